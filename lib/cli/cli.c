@@ -1,0 +1,138 @@
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+
+void cli_fatal(const struct cli *c, int status, const char *fmt, ...)
+{
+	va_list ap;
+	fprintf(stderr, "%s: fatal: ", c->prog);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+	exit(status);
+}
+
+void cli_load(struct cli *c)
+{
+	struct conf_error e;
+	char buf[PATH_MAX + 300];
+	if (!c->conf_path || !*c->conf_path)
+		c->conf_path = getenv("SHOAL_CONF");
+	if (!c->conf_path || !*c->conf_path)
+		c->conf_path = CONF_DEFAULT_PATH;
+	if (!c->timeout_ms)
+		c->timeout_ms = CLI_TIMEOUT_MS;
+	if (conf_load(&c->conf, c->conf_path, &e) < 0 || nodes_load(&c->nodes, c->conf.nodes_file, &e) < 0)
+		cli_fatal(c, EXIT_USAGE, "%s", conf_error_str(&e, buf, sizeof buf));
+	if (nodes_find(&c->nodes, c->conf.node_address) < 0)
+		cli_fatal(c, EXIT_USAGE, "%s: node address %s is not in the nodes file %s", c->conf_path,
+		          c->conf.node_address, c->conf.nodes_file);
+}
+
+void cli_connect(struct cli *c)
+{
+	char err[512];
+	cli_load(c);
+	c->loop = ev_default_loop(EVFLAG_AUTO);
+	c->msg = msg_open(c->loop, &c->conf, &c->nodes, NULL, 0, err, sizeof err);
+	if (!c->msg)
+		cli_fatal(c, EXIT_SYSTEM, "%s", err);
+}
+
+void cli_close(struct cli *c)
+{
+	msg_close(c->msg);
+	c->msg = NULL;
+}
+
+void cli_call(struct cli *c, uint32_t node, const char *service, unsigned type, const void *body,
+              const char *what, struct msg_in *reply)
+{
+	struct msg_addr to = { .node = node };
+	snprintf(to.service, sizeof to.service, "%s", service);
+	int st = msg_call(c->msg, &to, type, body, c->timeout_ms, reply);
+	if (st == MSG_OK)
+		return;
+	if (st == MSG_E_REMOTE) {
+		const struct proto_error *e = reply->body;
+		cli_close(c);
+		cli_fatal(c, EXIT_USAGE, "unable to %s: %s", what, e->text ? e->text : "error");
+	}
+	cli_close(c);
+	if (st == MSG_E_UNREACHABLE)
+		cli_fatal(c, EXIT_SYSTEM, "unable to %s: %u:%s is not running (no socket in %s/sock)", what,
+		          node, service, c->conf.run_dir);
+	cli_fatal(c, EXIT_SYSTEM, "unable to %s: %u:%s: %s", what, node, service, msg_status_str(st));
+}
+
+static void put_string(FILE *f, const char *v)
+{
+	fputc('"', f);
+	for (const unsigned char *p = (const unsigned char *)(v ? v : ""); *p; p++) {
+		if (*p == '"' || *p == '\\')
+			fprintf(f, "\\%c", *p);
+		else if (*p < 0x20)
+			fprintf(f, "\\u%04x", *p);
+		else
+			fputc(*p, f);
+	}
+	fputc('"', f);
+}
+
+/* Comma before every value but the first of its object or array; then the key, if any. */
+static void json_sep(struct json *j, const char *key)
+{
+	if (!j->first[j->depth])
+		fputc(',', j->f);
+	j->first[j->depth] = false;
+	if (key) {
+		put_string(j->f, key);
+		fputc(':', j->f);
+	}
+}
+
+void json_init(struct json *j, FILE *f)
+{
+	memset(j, 0, sizeof *j);
+	j->f = f;
+	j->first[0] = true;
+}
+
+static void open_(struct json *j, const char *key, char ch)
+{
+	json_sep(j, key);
+	fputc(ch, j->f);
+	j->first[++j->depth] = true;
+}
+
+void json_obj_begin(struct json *j, const char *key) { open_(j, key, '{'); }
+void json_arr_begin(struct json *j, const char *key) { open_(j, key, '['); }
+void json_obj_end(struct json *j) { j->depth--; fputc('}', j->f); }
+void json_arr_end(struct json *j) { j->depth--; fputc(']', j->f); }
+
+void json_str(struct json *j, const char *key, const char *v)
+{
+	json_sep(j, key);
+	put_string(j->f, v);
+}
+
+void json_uint(struct json *j, const char *key, uint64_t v)
+{
+	json_sep(j, key);
+	fprintf(j->f, "%llu", (unsigned long long)v);
+}
+
+void json_bool(struct json *j, const char *key, bool v)
+{
+	json_sep(j, key);
+	fputs(v ? "true" : "false", j->f);
+}
+
+void json_end(struct json *j)
+{
+	fputc('\n', j->f);
+}

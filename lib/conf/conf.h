@@ -1,0 +1,106 @@
+/* shoal configuration: one INI file for every daemon, and the nodes file.
+ *
+ * INI: `[section]` lines, then `key = value` lines; keys may contain spaces (`node address`);
+ * `#` and `;` start comments at the start of a line; blank lines are ignored. Unknown
+ * sections or keys, duplicates, and values of the wrong form are errors that name the file,
+ * the line and what was expected. conf_print() writes every setting, defaults included, in a
+ * canonical form that conf_load() reads back to the same struct.
+ *
+ * Nodes file (as CTDB's): one address per line, node number = line order from 0; a line
+ * starting with `#` is a deleted node that keeps its number; blank lines are ignored and do
+ * not take a number. The address after `#`, if any, must be valid; it is remembered (and
+ * printed) but never matched. A line starting with `;` is a comment and takes no number (so
+ * a `# comment` cannot silently renumber the nodes after it: it is an error).
+ */
+#ifndef SHOAL_CONF_H
+#define SHOAL_CONF_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#define CONF_DEFAULT_PATH "/etc/shoal/shoal.conf"
+#define CONF_MAX_NODES    1024
+#define CONF_ADDR_MAX     64   /* textual address, IPv6 included */
+#define CONF_PORT_BASE    4480 /* not CTDB's 4379, so both can run side by side */
+#define CONF_PORT_SPAN    16   /* ports port_base .. port_base + 15, one per service */
+#define CONF_SUN_PATH_MAX 108  /* sizeof(sockaddr_un.sun_path) */
+/* The longest socket name under `<run dir>/sock/` (a client's c.PID.N). */
+#define CONF_SOCK_NAME_MAX 32
+#define CONF_KEY_MIN      32   /* bytes in the cluster key file */
+#define CONF_KEY_MAX      1024
+
+struct conf_error {
+	char file[PATH_MAX];
+	unsigned line;          /* 0: the error is about the file as a whole */
+	char what[256];
+};
+/* "file:line: what" (or "file: what") into buf. */
+const char *conf_error_str(const struct conf_error *e, char *buf, size_t len);
+
+enum log_level_value { LOGL_ERR = 3, LOGL_WARNING = 4, LOGL_NOTICE = 5, LOGL_INFO = 6, LOGL_DEBUG = 7 };
+
+struct conf {
+	char path[PATH_MAX];
+	/* [cluster] */
+	char node_address[CONF_ADDR_MAX]; /* this node's address, canonical text */
+	char nodes_file[PATH_MAX];        /* default /etc/shoal/nodes */
+	char cluster_key[PATH_MAX];       /* default /etc/shoal/cluster.key; mode 0600 */
+	unsigned port_base;               /* default CONF_PORT_BASE */
+	char run_dir[PATH_MAX];           /* default /run/shoal */
+	/* [database] */
+	char db_dir[PATH_MAX];            /* `directory`, default /var/lib/shoal */
+	/* [membership] */
+	unsigned keepalive_interval_ms;   /* default 100 */
+	unsigned keepalive_limit;         /* default 5: silent intervals before disconnected */
+	/* [supervision] */
+	unsigned restart_backoff_max_ms;  /* default 5000 */
+	unsigned permafail_count;         /* default 5 deaths ... */
+	unsigned permafail_seconds;       /* ... within 60 s leave the daemon down */
+	/* [logging] */
+	char log_location[PATH_MAX];      /* default "stderr" */
+	int log_level;                    /* default LOGL_NOTICE */
+};
+
+struct conf_node {
+	char address[CONF_ADDR_MAX];     /* canonical text (inet_ntop of inet_pton) */
+	bool deleted;
+};
+
+struct conf_nodes {
+	unsigned count;                  /* numbers 0 .. count-1 */
+	struct conf_node node[CONF_MAX_NODES];
+	uint8_t digest[32];              /* SHA-256 of the canonical list, for peers to compare */
+};
+
+/* Fills defaults, then reads path. 0, or -1 with *err filled (errno set). */
+int conf_load(struct conf *c, const char *path, struct conf_error *err);
+void conf_defaults(struct conf *c);
+/* Canonical form: every section and key, defaults included. */
+void conf_print(const struct conf *c, FILE *f);
+
+int nodes_load(struct conf_nodes *n, const char *path, struct conf_error *err);
+/* The same from an open stream; name is used in errors (and as conf->path). */
+int conf_load_stream(struct conf *c, FILE *f, const char *name, struct conf_error *err);
+int nodes_load_stream(struct conf_nodes *n, FILE *f, const char *name, struct conf_error *err);
+void nodes_print(const struct conf_nodes *n, FILE *f);
+/* The number of the node whose address is addr, or -1. */
+int nodes_find(const struct conf_nodes *n, const char *addr);
+
+/* Cross checks of a loaded pair: this node's address is listed and not deleted, socket paths
+ * under run_dir fit in sun_path, the key file exists, is a regular file of mode 0600 (or
+ * 0640) and holds at least 32 bytes. 0, or -1 with *err. */
+int conf_check(const struct conf *c, const struct conf_nodes *n, struct conf_error *err);
+
+/* Reads the cluster key (the whole file, 32..1024 bytes) into key; returns its length or -1. */
+int conf_read_key(const char *path, uint8_t *key, size_t cap, struct conf_error *err);
+
+/* Canonical text of an IPv4 or IPv6 address (inet_ntop of inet_pton) into out; 0 or -1
+ * (EINVAL). fe80:0:0::1 -> fe80::1. */
+int conf_parse_address(const char *s, char *out, size_t len);
+
+const char *log_level_name(int level); /* "?" if out of range */
+int log_level_parse(const char *s); /* -1 if unknown */
+
+#endif
