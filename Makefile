@@ -68,6 +68,9 @@ $(O)/tests/%: $(O)/obj/tests/%.o $(O)/libshoal.a
 
 tests: all
 
+# Keep objects of tests (pattern-rule intermediates) so rebuilds are incremental.
+.SECONDARY:
+
 # The test command of the README. SHOAL_BUILD tells the suites which build to drive.
 check: all
 	SHOAL_BUILD=$(abspath $(O)) tests/run-suites
@@ -81,10 +84,14 @@ bench: all
 # libFuzzer target for the protocol decoder (clang); runs a short smoke pass.
 fuzz: deps
 	contrib/deps.sh --check fuzz 2>/dev/null || contrib/deps.sh fuzz
-	$(MAKE) O=build-fuzz CC=clang EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined" $(O)/gen/proto_gen.h build-fuzz/libshoal.a
+	$(MAKE) O=build-fuzz CC=clang \
+		EXTRA_CFLAGS="-fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined" \
+		$(patsubst %.c,build-fuzz/obj/%.o,$(wildcard lib/proto/*.c)) build-fuzz/gen/proto_gen.o
 	@mkdir -p build-fuzz/fuzz
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined -Ilib -Ibuild-fuzz/gen \
-		-o build-fuzz/fuzz/proto_decode tests/fuzz/proto_decode.c build-fuzz/libshoal.a $(LDLIBS)
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -fsanitize=fuzzer,address,undefined \
+		-fno-sanitize-recover=undefined -Ilib -Ibuild-fuzz/gen -o build-fuzz/fuzz/proto_decode \
+		tests/fuzz/proto_decode.c $(patsubst %.c,build-fuzz/obj/%.o,$(wildcard lib/proto/*.c)) \
+		build-fuzz/gen/proto_gen.o -lcbor
 	@echo "run: build-fuzz/fuzz/proto_decode -max_total_time=60 tests/fuzz/corpus"
 
 demo: all

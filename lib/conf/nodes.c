@@ -1,0 +1,150 @@
+/* The nodes file: one address per line, numbered from 0 in line order (see conf.h). */
+#include "conf/conf.h"
+#include "conf/conf_int.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <sodium.h>
+
+/* Node i's line of the canonical file, newline included: what nodes_print writes and the
+ * digest covers. */
+static int node_line(const struct conf_nodes *n, unsigned i, char *buf, size_t len)
+{
+	const struct conf_node *nd = &n->node[i];
+	return snprintf(buf, len, "%s%s\n", nd->deleted ? "#" : "", nd->address);
+}
+
+void nodes_print(const struct conf_nodes *n, FILE *f)
+{
+	char line[CONF_ADDR_MAX + 2];
+	for (unsigned i = 0; i < n->count; i++) {
+		node_line(n, i, line, sizeof line);
+		fputs(line, f);
+	}
+}
+
+int nodes_find(const struct conf_nodes *n, const char *addr)
+{
+	for (unsigned i = 0; i < n->count; i++)
+		if (!n->node[i].deleted && strcmp(n->node[i].address, addr) == 0)
+			return (int)i;
+	return -1;
+}
+
+/* One node's line (trimmed, not blank, not a comment) into n->node[n->count]. */
+static int parse_node(struct conf_nodes *n, char *s, unsigned *lines, unsigned lineno,
+		      const char *name, struct conf_error *err)
+{
+	struct conf_node *nd = &n->node[n->count];
+	char q[64];
+
+	if (n->count == CONF_MAX_NODES) {
+		conf_err_set(err, name, lineno, "more than %d nodes", CONF_MAX_NODES);
+		return -1;
+	}
+	lines[n->count] = lineno;
+	memset(nd, 0, sizeof *nd);
+	if (*s == '#') {
+		nd->deleted = true;
+		s = conf_trim(s + 1);
+		if (*s && conf_parse_address(s, nd->address, sizeof nd->address) < 0) {
+			conf_err_set(err, name, lineno,
+				     "expected a deleted node (# and an optional IPv4 or IPv6 address), "
+				     "got \"#%s\" (comments start with ;)",
+				     conf_quote(s, q, sizeof q));
+			return -1;
+		}
+		n->count++;
+		return 0;
+	}
+	if (conf_parse_address(s, nd->address, sizeof nd->address) < 0) {
+		conf_err_set(err, name, lineno, "expected an IPv4 or IPv6 address, got \"%s\"",
+			     conf_quote(s, q, sizeof q));
+		return -1;
+	}
+	int other = nodes_find(n, nd->address);
+	if (other >= 0) {
+		conf_err_set(err, name, lineno, "duplicate address %s (node %d, line %u)",
+			     nd->address, other, lines[other]);
+		return -1;
+	}
+	n->count++;
+	return 0;
+}
+
+int nodes_load_stream(struct conf_nodes *n, FILE *f, const char *name, struct conf_error *err)
+{
+	unsigned lines[CONF_MAX_NODES]; /* line of each node, for errors */
+	unsigned lineno = 0;
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	int r = 0, e = EINVAL;
+
+	memset(n, 0, sizeof *n);
+	errno = 0;
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		if (strlen(line) != (size_t)len) {
+			conf_err_set(err, name, lineno, "line holds a NUL byte");
+			r = -1;
+			break;
+		}
+		char *s = conf_trim(line);
+		if (!*s || *s == ';')
+			continue;
+		if (parse_node(n, s, lines, lineno, name, err) < 0) {
+			r = -1;
+			break;
+		}
+	}
+	if (r == 0 && ferror(f)) {
+		e = errno ? errno : EIO;
+		conf_err_set(err, name, 0, "%s", strerror(e));
+		r = -1;
+	}
+	free(line);
+	if (r < 0)
+		goto fail;
+
+	unsigned live = 0;
+	for (unsigned i = 0; i < n->count; i++)
+		live += !n->node[i].deleted;
+	if (n->count == 0 || live == 0) {
+		conf_err_set(err, name, 0, n->count ? "every node is deleted" : "no nodes listed");
+		goto fail;
+	}
+
+	/* crypto_hash_sha256 needs no sodium_init(): it has no CPU dispatch and no randomness. */
+	crypto_hash_sha256_state st;
+	char buf[CONF_ADDR_MAX + 2];
+	crypto_hash_sha256_init(&st);
+	for (unsigned i = 0; i < n->count; i++) {
+		int l = node_line(n, i, buf, sizeof buf);
+		crypto_hash_sha256_update(&st, (const unsigned char *)buf, (unsigned long long)l);
+	}
+	crypto_hash_sha256_final(&st, n->digest);
+	return 0;
+fail:
+	errno = e;
+	return -1;
+}
+
+int nodes_load(struct conf_nodes *n, const char *path, struct conf_error *err)
+{
+	FILE *f = fopen(path, "re");
+	if (!f) {
+		int e = errno;
+		memset(n, 0, sizeof *n);
+		conf_err_set(err, path, 0, "%s", strerror(e));
+		errno = e;
+		return -1;
+	}
+	int r = nodes_load_stream(n, f, path, err);
+	int e = errno;
+	fclose(f);
+	errno = e;
+	return r;
+}
