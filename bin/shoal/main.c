@@ -16,6 +16,7 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{ "config", cmd_config, "check or print the configuration and the nodes file" },
+	{ "status", cmd_status, "the cluster overview: every node's state, this node, the view" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])
 

@@ -7,11 +7,10 @@
 #ifndef SHOAL_SHOAL_H
 #define SHOAL_SHOAL_H
 
+#include "cli/cli.h"
 #include "conf/conf.h"
 
-#define EXIT_USAGE 100 /* usage or permanent error (a bad config file is one) */
-#define EXIT_TEMP  111 /* temporary or system failure */
-#define EXIT_BUG   101
+#define EXIT_TEMP EXIT_SYSTEM /* temporary or system failure (cli.h has the vocabulary) */
 
 /* The config file: -c/--config before the command, else $SHOAL_CONF, else
  * CONF_DEFAULT_PATH. A command may also accept -c after its name and set it. */
@@ -29,5 +28,6 @@ int shoal_flush_stdout(void);
 
 /* The commands. */
 int cmd_config(int argc, char **argv);
+int cmd_status(int argc, char **argv);
 
 #endif

@@ -1,0 +1,90 @@
+/* shoal status: the cluster overview, as `ctdb status` gives it, from this node's memberd. */
+#include <getopt.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "member/member.h"
+#include "shoal.h"
+
+static void usage(FILE *f)
+{
+	fputs("Usage: shoal [-c FILE] status [--json] [-t MS]\n"
+	      "\n"
+	      "Prints the cluster as this node's memberd sees it: each node's number, address\n"
+	      "and state (OK, or CTDB's flags: DISCONNECTED, UNHEALTHY, DISABLED, BANNED,\n"
+	      "STOPPED, DELETED), which node this is, and the membership view number.\n"
+	      "\n"
+	      "  -j, --json        print JSON\n"
+	      "  -t, --timeout MS  deadline for memberd's answer (default 3000)\n"
+	      "  -h, --help        this text\n"
+	      "\n"
+	      "Exit status: 0 success, 100 bad usage or configuration, 111 memberd did not answer.\n",
+	      f);
+}
+
+int cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	struct cli c = { .prog = "shoal", .conf_path = shoal_conf_path };
+	struct msg_in r;
+	char flags[128];
+	int o;
+
+	while ((o = getopt_long(argc, argv, "jt:h", opts, NULL)) != -1) {
+		switch (o) {
+		case 'j': c.json = true; break;
+		case 't': {
+			unsigned v;
+			char extra;
+			if (sscanf(optarg, "%u%c", &v, &extra) != 1 || v < 1 || v > 600000)
+				shoal_die_usage("status", "--timeout: expected milliseconds from 1 to 600000, got \"%s\"",
+				                optarg);
+			c.timeout_ms = v;
+			break;
+		}
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return EXIT_USAGE;
+		}
+	}
+	if (optind != argc)
+		shoal_die_usage("status", "unexpected argument \"%s\"", argv[optind]);
+
+	cli_connect(&c);
+	cli_call(&c, msg_self_node(c.msg), "memberd", PROTO_MEMBER_STATUS_GET,
+	         &(struct proto_member_status_get){ 0 }, "ask memberd for the cluster status", &r);
+	const struct proto_member_status *s = r.body;
+	if (c.json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_uint(&j, "view", s->view);
+		json_uint(&j, "this_node", s->this_node);
+		json_arr_begin(&j, "nodes");
+		for (size_t i = 0; i < s->nodes_count; i++) {
+			json_obj_begin(&j, NULL);
+			json_uint(&j, "node", s->nodes[i].node);
+			json_str(&j, "address", s->nodes[i].address);
+			json_str(&j, "state", member_flags_str(s->nodes[i].flags, flags, sizeof flags));
+			json_uint(&j, "flags", s->nodes[i].flags);
+			json_bool(&j, "this_node", s->nodes[i].node == s->this_node);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
+		json_obj_end(&j);
+		json_end(&j);
+	} else {
+		printf("Number of nodes: %zu\n", s->nodes_count);
+		for (size_t i = 0; i < s->nodes_count; i++)
+			printf("node:%-4u %-39s %s%s\n", s->nodes[i].node, s->nodes[i].address,
+			       member_flags_str(s->nodes[i].flags, flags, sizeof flags),
+			       s->nodes[i].node == s->this_node ? " (this node)" : "");
+		printf("View: %llu\n", (unsigned long long)s->view);
+	}
+	cli_close(&c);
+	return shoal_flush_stdout();
+}
