@@ -30,6 +30,8 @@ struct proto_arena {
 
 void proto_arena_init(struct proto_arena *a, void *mem, size_t cap);
 void *proto_arena_alloc(struct proto_arena *a, size_t size, size_t align);
+/* n zeroed items of size bytes; NULL with errno ENOBUFS if they do not fit (or overflow). */
+void *proto_arena_array(struct proto_arena *a, uint64_t n, size_t size, size_t align);
 
 /* Appends CBOR to a fixed buffer. The first failure sticks in err (EMSGSIZE, EINVAL), so an
  * encoder can write a whole struct and check once; an EINVAL (a value out of its bound)
