@@ -10,16 +10,30 @@
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: memberctl [-c FILE] [--json] [-t MS] COMMAND\n"
+	        "usage: memberctl [-c FILE] [--json] [-t MS] [-n NODE|all] COMMAND [ARGS]\n"
 	        "\n"
-	        "Shows what this node's memberd knows about cluster membership.\n"
+	        "Shows and changes what memberd knows about cluster membership.\n"
 	        "\n"
 	        "Commands:\n"
-	        "  status    the view number, this node, its incarnation and every node's state\n"
-	        "  list      one line per node: number, address, state\n"
-	        "  stats     memberd's message counters (drops, MAC failures, heartbeats)\n"
+	        "  status            the view, this node, its incarnation, every node's state,\n"
+	        "                    health reasons, ban remainder and flap count\n"
+	        "  list              one line per node: number, address, state\n"
+	        "  stats             memberd's message counters (drops, MAC failures, heartbeats)\n"
+	        "  disable, enable   a disabled node stays in the cluster but hosts no addresses\n"
+	        "  stop, continue    a stopped node does not take part in the cluster\n"
+	        "  ban SECONDS       exclude the node for SECONDS; the ban lifts on its own\n"
+	        "  unban             lift a ban now\n"
+	        "  health            list the node's health reasons\n"
+	        "  reload            re-read the nodes file: added nodes join, newly #-ed lines\n"
+	        "                    become deleted nodes; anything else is refused\n"
+	        "  health REASON on|off\n"
+	        "                    set or clear one reason; a node is healthy when it has none\n"
+	        "\n"
+	        "The changes act on this node, or with -n on node NODE (or every node); a node's\n"
+	        "flags change only while it is connected, and survive its restarts.\n"
 	        "\n"
 	        "Options:\n"
+	        "  -n, --node NODE|all the node to act on (default: this node)\n"
 	        "  -c, --config FILE   configuration (default $SHOAL_CONF, else %s)\n"
 	        "  -j, --json          print JSON instead of text\n"
 	        "  -t, --timeout MS    deadline for memberd's answer (default %d)\n"
@@ -29,6 +43,12 @@ static void usage(FILE *f)
 	        "STOPPED, DELETED.\n"
 	        "Exit status: 0 success, 100 bad usage or configuration, 111 memberd did not answer.\n",
 	        CONF_DEFAULT_PATH, CLI_TIMEOUT_MS);
+}
+
+static const char *daemon_state(unsigned s)
+{
+	const char *n = proto_daemon_state_name(s);
+	return n ? n : "unknown";
 }
 
 static void print_nodes(struct cli *c, struct json *j, const struct proto_node_info *n, size_t count,
@@ -46,15 +66,79 @@ static void print_nodes(struct cli *c, struct json *j, const struct proto_node_i
 			json_uint(j, "flags", n[i].flags);
 			json_uint(j, "incarnation", n[i].incarnation);
 			json_bool(j, "this_node", n[i].node == self);
+			json_uint(j, "ban_remaining_ms", n[i].ban_remaining_ms);
+			json_uint(j, "flaps", n[i].flaps);
+			json_arr_begin(j, "health");
+			for (size_t k = 0; k < n[i].health_count; k++)
+				json_str(j, NULL, n[i].health[k]);
+			json_arr_end(j);
+			json_obj_begin(j, "daemons");
+			for (size_t k = 0; k < n[i].daemons_count; k++)
+				json_str(j, n[i].daemons[k].name, daemon_state(n[i].daemons[k].state));
+			json_obj_end(j);
 			json_obj_end(j);
 		}
 		json_arr_end(j);
 		return;
 	}
-	for (size_t i = 0; i < count; i++)
-		printf("%-4u %-39s %s%s\n", n[i].node, n[i].address,
+	for (size_t i = 0; i < count; i++) {
+		printf("%-4u %-39s %s%s", n[i].node, n[i].address,
 		       member_flags_str(n[i].flags, flags, sizeof flags),
 		       n[i].node == self ? " (this node)" : "");
+		if (n[i].ban_remaining_ms)
+			printf(" ban %llus", (unsigned long long)(n[i].ban_remaining_ms + 999) / 1000);
+		if (n[i].flaps)
+			printf(" flaps %u", n[i].flaps);
+		for (size_t k = 0; k < n[i].health_count; k++)
+			printf("%s%s", k ? ", " : " [", n[i].health[k]);
+		printf("%s", n[i].health_count ? "]" : "");
+		/* Only what is wrong: a daemon that is up is the normal case. */
+		for (size_t k = 0; k < n[i].daemons_count; k++)
+			if (n[i].daemons[k].state != PROTO_DAEMON_STATE_UP)
+				printf(" %s:%s", n[i].daemons[k].name, daemon_state(n[i].daemons[k].state));
+		printf("\n");
+	}
+}
+
+static uint32_t node_or_self(struct cli *c, const char *node_arg)
+{
+	if (!node_arg)
+		return msg_self_node(c->msg);
+	char *end;
+	unsigned long v = strtoul(node_arg, &end, 10);
+	if (*end || !*node_arg || v >= c->nodes.count)
+		cli_fatal(c, EXIT_USAGE, "-n: expected a node number below %u, got \"%s\"", c->nodes.count,
+		          node_arg);
+	return (uint32_t)v;
+}
+
+static int cmd_health(struct cli *c, const char *node_arg)
+{
+	struct msg_in r;
+	cli_call(c, msg_self_node(c->msg), "memberd", PROTO_MEMBER_STATUS_GET,
+	         &(struct proto_member_status_get){ 0 }, "ask memberd for its status", &r);
+	const struct proto_member_status *s = r.body;
+	uint32_t n = node_or_self(c, node_arg);
+	const struct proto_node_info *ni = &s->nodes[n];
+	if (c->json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		json_uint(&j, "node", n);
+		json_bool(&j, "healthy", ni->health_count == 0);
+		json_arr_begin(&j, "reasons");
+		for (size_t i = 0; i < ni->health_count; i++)
+			json_str(&j, NULL, ni->health[i]);
+		json_arr_end(&j);
+		json_obj_end(&j);
+		json_end(&j);
+		return 0;
+	}
+	if (!ni->health_count)
+		printf("node %u: healthy\n", n);
+	for (size_t i = 0; i < ni->health_count; i++)
+		printf("node %u: %s\n", n, ni->health[i]);
+	return 0;
 }
 
 static int cmd_status(struct cli *c, bool list_only)
@@ -74,6 +158,7 @@ static int cmd_status(struct cli *c, bool list_only)
 			json_uint(&j, "keepalive_interval_ms", s->keepalive_interval_ms);
 			json_uint(&j, "keepalive_limit", s->keepalive_limit);
 			json_uint(&j, "subscribers", s->subscribers);
+			json_uint(&j, "stalls", s->stalls);
 		}
 		print_nodes(c, &j, s->nodes, s->nodes_count, s->this_node);
 		json_obj_end(&j);
@@ -86,9 +171,78 @@ static int cmd_status(struct cli *c, bool list_only)
 		printf("incarnation: %llu\n", (unsigned long long)s->incarnation);
 		printf("keepalive:   %u ms x %u\n", s->keepalive_interval_ms, s->keepalive_limit);
 		printf("subscribers: %u\n", s->subscribers);
+		printf("stalls:      %llu\n", (unsigned long long)s->stalls);
 		printf("nodes:       %zu\n", s->nodes_count);
 	}
 	print_nodes(c, NULL, s->nodes, s->nodes_count, s->this_node);
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	unsigned op;
+	int args; /* words after the command */
+} set_cmds[] = {
+	{ "disable", PROTO_MEMBER_OP_DISABLE, 0 }, { "enable", PROTO_MEMBER_OP_ENABLE, 0 },
+	{ "stop", PROTO_MEMBER_OP_STOP, 0 },       { "continue", PROTO_MEMBER_OP_CONTINUE, 0 },
+	{ "ban", PROTO_MEMBER_OP_BAN, 1 },         { "unban", PROTO_MEMBER_OP_UNBAN, 0 },
+	{ "health", PROTO_MEMBER_OP_HEALTH_ON, 2 },
+};
+
+/* One change on one node, through the local memberd (which forwards it). */
+static void set_one(struct cli *c, struct proto_member_set *op, const char *cmd)
+{
+	struct msg_in r;
+	char what[64];
+	snprintf(what, sizeof what, "%s node %u", cmd, op->node);
+	cli_call(c, msg_self_node(c->msg), "memberd", PROTO_MEMBER_SET, op, what, &r);
+}
+
+static int cmd_set(struct cli *c, int sel, const char *node_arg, char **args, int nargs)
+{
+	struct proto_member_set op = { .op = set_cmds[sel].op };
+	const char *cmd = set_cmds[sel].name;
+	if (op.op == PROTO_MEMBER_OP_BAN) {
+		char *end;
+		long v = strtol(args[0], &end, 10);
+		if (*end || v < 1 || v > 86400 * 365)
+			cli_fatal(c, EXIT_USAGE, "ban: expected seconds from 1 to 31536000, got \"%s\"", args[0]);
+		op.ban_seconds = (uint32_t)v;
+	}
+	if (op.op == PROTO_MEMBER_OP_HEALTH_ON) {
+		if (strlen(args[0]) == 0 || strlen(args[0]) >= 64)
+			cli_fatal(c, EXIT_USAGE, "health: a reason is 1 to 63 characters");
+		if (strcmp(args[1], "off") == 0)
+			op.op = PROTO_MEMBER_OP_HEALTH_OFF;
+		else if (strcmp(args[1], "on") != 0)
+			cli_fatal(c, EXIT_USAGE, "health: expected on or off after the reason, got \"%s\"",
+			          args[1]);
+		op.reason = args[0];
+	}
+	cli_connect(c);
+	if (node_arg && strcmp(node_arg, "all") == 0) {
+		for (uint32_t i = 0; i < c->nodes.count; i++) {
+			if (c->nodes.node[i].deleted)
+				continue;
+			op.node = i;
+			set_one(c, &op, cmd);
+		}
+	} else {
+		op.node = msg_self_node(c->msg);
+		if (node_arg) {
+			char *end;
+			unsigned long v = strtoul(node_arg, &end, 10);
+			if (*end || !*node_arg || v >= c->nodes.count)
+				cli_fatal(c, EXIT_USAGE, "-n: expected a node number below %u or all, got \"%s\"",
+				          c->nodes.count, node_arg);
+			op.node = (uint32_t)v;
+		}
+		set_one(c, &op, cmd);
+	}
+	if (!c->json)
+		printf("%s: done\n", cmd);
+	else
+		printf("{\"ok\":true}\n");
 	return 0;
 }
 
@@ -119,13 +273,16 @@ int main(int argc, char **argv)
 		{ "config", required_argument, NULL, 'c' },
 		{ "json", no_argument, NULL, 'j' },
 		{ "timeout", required_argument, NULL, 't' },
+		{ "node", required_argument, NULL, 'n' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
 	struct cli c = { .prog = "memberctl" };
+	const char *node_arg = NULL;
 	int o;
-	while ((o = getopt_long(argc, argv, "c:jt:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, "+c:jt:n:h", opts, NULL)) != -1) {
 		switch (o) {
+		case 'n': node_arg = optarg; break;
 		case 'c': c.conf_path = optarg; break;
 		case 'j': c.json = true; break;
 		case 't': {
@@ -146,10 +303,39 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *cmd = argv[optind];
-	if (optind + 1 != argc)
+	int nargs = argc - optind - 1;
+	for (size_t i = 0; i < sizeof set_cmds / sizeof set_cmds[0]; i++) {
+		if (strcmp(cmd, set_cmds[i].name) != 0)
+			continue;
+		if (set_cmds[i].op == PROTO_MEMBER_OP_HEALTH_ON && nargs == 0)
+			break; /* `health` alone lists the reasons */
+		if (nargs != set_cmds[i].args)
+			cli_fatal(&c, EXIT_USAGE, "%s: expected %d argument%s (see memberctl --help)", cmd,
+			          set_cmds[i].args, set_cmds[i].args == 1 ? "" : "s");
+		int rc = cmd_set(&c, (int)i, node_arg, argv + optind + 1, nargs);
+		cli_close(&c);
+		return rc;
+	}
+	if (nargs)
 		cli_fatal(&c, EXIT_USAGE, "%s: unexpected argument \"%s\"", cmd, argv[optind + 1]);
 	int rc;
-	if (strcmp(cmd, "status") == 0 || strcmp(cmd, "list") == 0) {
+	if (strcmp(cmd, "reload") == 0) {
+		struct msg_in r;
+		cli_connect(&c);
+		cli_call(&c, msg_self_node(c.msg), "memberd", PROTO_MEMBER_RELOAD,
+		         &(struct proto_member_reload){ 0 }, "reload the nodes file", &r);
+		const struct proto_member_status *st = r.body;
+		if (c.json)
+			printf("{\"ok\":true,\"view\":%llu,\"nodes\":%zu}\n", (unsigned long long)st->view,
+			       st->nodes_count);
+		else
+			printf("reload: done, %zu nodes, view %llu\n", st->nodes_count,
+			       (unsigned long long)st->view);
+		rc = 0;
+	} else if (strcmp(cmd, "health") == 0) {
+		cli_connect(&c);
+		rc = cmd_health(&c, node_arg);
+	} else if (strcmp(cmd, "status") == 0 || strcmp(cmd, "list") == 0) {
 		cli_connect(&c);
 		rc = cmd_status(&c, cmd[0] == 'l');
 	} else if (strcmp(cmd, "stats") == 0) {

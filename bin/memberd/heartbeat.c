@@ -1,6 +1,11 @@
 /* Heartbeats and failure detection. Every interval each memberd sends a heartbeat to every
  * peer's memberd; a peer silent for keepalive limit intervals is disconnected. The check
- * runs four times an interval so detection lands close to the limit. */
+ * runs four times an interval so detection lands close to the limit.
+ *
+ * Never wrong under load: before blaming a peer, memberd reads what already waits on its
+ * own sockets, and when its own loop ran more than an interval late (SIGSTOP/SIGCONT, a VM
+ * pause, swap), the silence was ours: every peer's silence count starts again. Times are
+ * on CLOCK_MONOTONIC, so a wall-clock step changes nothing. */
 #include <string.h>
 
 #include "log/log.h"
@@ -8,13 +13,28 @@
 
 #define CHECKS_PER_INTERVAL 4
 
-static void send_heartbeats(struct memberd *md)
+void heartbeat_send_all(struct memberd *md, bool leaving)
 {
+	static char health[REASONS_MAX][REASON_LEN];
+	static const char *reasons[REASONS_MAX];
+	static struct proto_daemon_info daemons[DAEMONS_MAX];
+	double now = mono_now();
+	for (unsigned i = 0; i < md->health.n; i++) {
+		memcpy(health[i], md->health.r[i], REASON_LEN);
+		reasons[i] = health[i];
+	}
 	struct proto_heartbeat hb = {
 		.incarnation = md->incarnation,
 		.version = PROTO_VERSION,
 		.seq = ++md->hb_seq,
 		.nodes_digest = { md->d.nodes.digest, sizeof md->d.nodes.digest },
+		.flags = state_flags(md, now),
+		.ban_remaining_ms = state_ban_remaining_ms(md->ban_until, now),
+		.health = reasons,
+		.health_count = md->health.n,
+		.leaving = leaving,
+		.daemons = daemons,
+		.daemons_count = daemons_fill(&md->daemons, daemons),
 	};
 	for (uint32_t i = 0; i < md->d.nodes.count; i++) {
 		if (i == md->self || md->d.nodes.node[i].deleted)
@@ -24,16 +44,31 @@ static void send_heartbeats(struct memberd *md)
 	}
 }
 
-static void check_silence(struct memberd *md, ev_tstamp now)
+void peer_disconnect(struct memberd *md, uint32_t i, const char *why)
 {
+	md->peer[i].connected = false;
+	log_notice("node %u (%s) disconnected: %s", i, md->d.nodes.node[i].address, why);
+	view_changed(md, "node disconnected");
+}
+
+static void check_silence(struct memberd *md)
+{
+	double now = mono_now();
+	bool drained = false;
 	for (uint32_t i = 0; i < md->d.nodes.count; i++) {
 		struct peer *p = &md->peer[i];
 		if (!p->connected || now - p->last_heard <= md->silence_limit)
 			continue;
-		p->connected = false;
-		log_notice("node %u (%s) disconnected: silent for %.0f ms", i, md->d.nodes.node[i].address,
-		           (now - p->last_heard) * 1000);
-		view_changed(md, "node disconnected");
+		if (!drained) {
+			/* Its heartbeat may be waiting in our own queue: read that first. */
+			msg_drain(md->d.msg);
+			drained = true;
+			if (!p->connected || now - p->last_heard <= md->silence_limit)
+				continue;
+		}
+		char why[64];
+		snprintf(why, sizeof why, "silent for %.0f ms", (now - p->last_heard) * 1000);
+		peer_disconnect(md, i, why);
 	}
 }
 
@@ -41,45 +76,102 @@ static void on_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	static unsigned n;
 	struct memberd *md = t->data;
+	double now = mono_now();
+	double late = now - md->last_tick - md->interval / CHECKS_PER_INTERVAL;
+	md->last_tick = now;
+	if (late > md->interval) {
+		/* We were stopped, not our peers: restart every silence count. */
+		md->stat_stalls++;
+		log_warning("own loop ran %.0f ms late: restarting peers' silence counts", late * 1000);
+		for (uint32_t i = 0; i < md->d.nodes.count; i++)
+			if (md->peer[i].connected)
+				md->peer[i].last_heard = now;
+		heartbeat_send_all(md, false);
+		return;
+	}
 	if (n++ % CHECKS_PER_INTERVAL == 0)
-		send_heartbeats(md);
-	check_silence(md, ev_now(loop));
+		heartbeat_send_all(md, false);
+	check_silence(md);
 }
 
 void heartbeat_start(struct memberd *md)
 {
 	ev_timer_init(&md->tick, on_tick, 0, md->interval / CHECKS_PER_INTERVAL);
 	md->tick.data = md;
+	md->last_tick = mono_now();
 	ev_timer_again(md->d.loop, &md->tick);
-	send_heartbeats(md);
+	heartbeat_send_all(md, false);
+}
+
+static bool reasons_equal(const struct reasons *a, const struct proto_heartbeat *hb)
+{
+	if (a->n != hb->health_count)
+		return false;
+	for (unsigned i = 0; i < a->n; i++)
+		if (strcmp(a->r[i], hb->health[i]) != 0)
+			return false;
+	return true;
 }
 
 void heartbeat_received(struct memberd *md, const struct msg_in *in)
 {
 	const struct proto_heartbeat *hb = in->body;
 	uint32_t from = in->env->src_node;
+	double now = mono_now();
 
 	/* Heartbeats come from peers' memberd over links only; lib/msg checked the source. */
 	if (!in->remote || from >= md->d.nodes.count || from == md->self) {
 		md->stat_heartbeats_bad++;
 		return;
 	}
-	if (hb->nodes_digest.len != sizeof md->d.nodes.digest ||
-	    memcmp(hb->nodes_digest.data, md->d.nodes.digest, sizeof md->d.nodes.digest) != 0) {
+	if (hb->version < PROTO_VERSION_MIN || hb->version > PROTO_VERSION) {
 		md->stat_heartbeats_bad++;
-		log_warning("node %u has a different nodes file: ignoring it", from);
+		log_warning("node %u speaks protocol version %u; this node accepts %d to %d", from,
+		            hb->version, PROTO_VERSION_MIN, PROTO_VERSION);
+		return;
+	}
+	if (md->d.nodes.node[from].deleted || !nodes_accept(md, from, hb)) {
+		md->stat_heartbeats_bad++;
 		return;
 	}
 	md->stat_heartbeats_rx++;
 	struct peer *p = &md->peer[from];
-	p->last_heard = ev_now(md->d.loop);
+	if (hb->leaving) {
+		p->left = true;
+		if (p->connected)
+			peer_disconnect(md, from, "it is stopping");
+		return;
+	}
+	p->last_heard = now;
 	p->last_seq = hb->seq;
+	bool changed = false;
 	if (!p->connected || p->incarnation != hb->incarnation) {
 		bool was = p->connected;
+		if (!was && !p->left && p->incarnation == hb->incarnation) {
+			/* Back with the same incarnation: we were wrong to drop it. */
+			p->flaps++;
+			md->stat_flaps++;
+			log_warning("node %u flapped: back with the same incarnation", from);
+		}
 		p->connected = true;
+		p->left = false;
 		p->incarnation = hb->incarnation;
 		log_notice("node %u (%s) %s, incarnation %llu", from, md->d.nodes.node[from].address,
 		           was ? "restarted" : "connected", (unsigned long long)hb->incarnation);
-		view_changed(md, was ? "node restarted" : "node connected");
+		changed = true;
 	}
+	/* Only the transitions of a ban count as changes, not its countdown. */
+	bool banned_before = p->ban_until > now;
+	p->ban_until = hb->ban_remaining_ms ? now + hb->ban_remaining_ms / 1000.0 : 0;
+	if (p->flags != hb->flags || banned_before != (p->ban_until > now) || !reasons_equal(&p->health, hb)) {
+		p->flags = hb->flags;
+		p->health.n = 0;
+		for (size_t i = 0; i < hb->health_count && i < REASONS_MAX; i++)
+			snprintf(p->health.r[p->health.n++], REASON_LEN, "%s", hb->health[i]);
+		changed = true;
+	}
+	if (daemons_take(&p->daemons, hb->daemons, hb->daemons_count))
+		changed = true;
+	if (changed)
+		view_changed(md, "node state changed");
 }

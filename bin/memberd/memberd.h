@@ -1,4 +1,6 @@
-/* memberd: who is connected. State shared by its files. */
+/* memberd: who is connected, and each node's admin flags and health. State shared by its
+ * files: heartbeat.c (peers, failure detection), state.c (this node's own flags and
+ * health, kept on disk), view.c (views, subscribers, status, member_set). */
 #ifndef MEMBERD_H
 #define MEMBERD_H
 
@@ -6,12 +8,46 @@
 #include "member/member.h"
 
 #define SUBSCRIBERS_MAX 64
+#define REASONS_MAX     16
+#define REASON_LEN      64
+
+#define DAEMONS_MAX     16
+
+struct daemon_entry {
+	char name[MSG_SERVICE_MAX];
+	unsigned state;         /* PROTO_DAEMON_STATE_* */
+	bool pending;           /* a ping is out */
+	uint64_t ping_id;       /* our tag for it */
+	uint64_t req_id;        /* lib/msg's, to cancel it */
+};
+
+struct daemons {
+	unsigned n;
+	struct daemon_entry d[DAEMONS_MAX];
+};
+
+struct reasons {
+	unsigned n;
+	char r[REASONS_MAX][REASON_LEN];
+};
+
+/* How the peer's nodes file compares with ours. */
+enum nodes_compat { NODES_SAME, NODES_UNKNOWN, NODES_CHECKING, NODES_RELOAD, NODES_REFUSED };
 
 struct peer {
+	enum nodes_compat compat;
+	uint8_t digest[32];     /* of its nodes file, as its last heartbeat said */
+	double compat_at;       /* when we last asked or warned */
 	bool connected;
+	bool left;              /* said goodbye: not a flap when it comes back */
 	uint64_t incarnation;   /* the peer's, from its heartbeats */
-	ev_tstamp last_heard;   /* ev_now() of its last heartbeat */
+	double last_heard;      /* monotonic seconds of its last heartbeat */
 	uint64_t last_seq;
+	uint32_t flags;         /* its own admin flags, as it last told us */
+	double ban_until;       /* monotonic, on our clock */
+	struct reasons health;
+	uint32_t flaps;         /* disconnected, then back with the same incarnation */
+	struct daemons daemons; /* its local daemons, as its memberd told us */
 };
 
 struct memberd {
@@ -22,23 +58,56 @@ struct memberd {
 	uint64_t hb_seq;
 	double interval;        /* seconds */
 	double silence_limit;   /* seconds of silence before a peer is disconnected */
+	double last_tick;       /* monotonic */
 	ev_timer tick;
+	ev_timer housekeeping;  /* ban expiry, state file, permanently failed daemons */
 	struct peer peer[CONF_MAX_NODES];
+	/* this node's own state */
+	bool disabled, stopped;
+	double ban_until;       /* monotonic; 0: not banned */
+	struct reasons health;
+	struct daemons daemons; /* this node's other daemons: up, hung, down, failed */
+	ev_timer liveness;
 	char subscriber[SUBSCRIBERS_MAX][MSG_SERVICE_MAX];
 	unsigned nsubscribers;
-	uint64_t stat_view_changes, stat_heartbeats_rx, stat_heartbeats_bad;
+	uint64_t stat_view_changes, stat_heartbeats_rx, stat_heartbeats_bad, stat_stalls, stat_flaps;
 };
+
+double mono_now(void);
 
 /* heartbeat.c */
 void heartbeat_start(struct memberd *md);
+void heartbeat_send_all(struct memberd *md, bool leaving);
 void heartbeat_received(struct memberd *md, const struct msg_in *in);
+
+/* state.c */
+void state_load(struct memberd *md);
+void state_save(struct memberd *md);
+uint32_t state_flags(const struct memberd *md, double now);
+uint64_t state_ban_remaining_ms(double until, double now);
+bool reasons_set(struct reasons *r, const char *reason, bool on);
+int state_apply(struct memberd *md, const struct proto_member_set *op, char *why, size_t len);
+void state_housekeeping(struct memberd *md);
+
+/* daemons.c */
+void daemons_start(struct memberd *md);
+/* Fills infos from d (names point into d); returns the count. */
+size_t daemons_fill(const struct daemons *d, struct proto_daemon_info *infos);
+/* Takes a peer's list from its heartbeat; true if it changed. */
+bool daemons_take(struct daemons *d, const struct proto_daemon_info *infos, size_t n);
+
+/* nodes.c */
+bool nodes_accept(struct memberd *md, uint32_t from, const struct proto_heartbeat *hb);
+void nodes_answer(struct memberd *md, const struct msg_in *in);
+void nodes_reload(struct memberd *md, const struct msg_in *in);
+void peer_disconnect(struct memberd *md, uint32_t i, const char *why);
 
 /* view.c */
 void view_changed(struct memberd *md, const char *why);
-void view_fill(const struct memberd *md, struct proto_node_info *nodes, size_t *count);
 void view_load_subscribers(struct memberd *md);
 void view_subscribe(struct memberd *md, const struct msg_in *in);
 void view_answer(struct memberd *md, const struct msg_in *in);
 void status_answer(struct memberd *md, const struct msg_in *in);
+void member_set(struct memberd *md, const struct msg_in *in);
 
 #endif

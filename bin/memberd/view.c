@@ -3,29 +3,58 @@
  * subscriber that restarts subscribes again and gets the current view at once. */
 #include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "log/log.h"
 #include "memberd.h"
 
-void view_fill(const struct memberd *md, struct proto_node_info *nodes, size_t *count)
+/* Node i's entry of the view; health strings point into md. */
+static void node_fill(const struct memberd *md, uint32_t i, double now, struct proto_node_info *n,
+                      const char **health, struct proto_daemon_info *daemons)
 {
-	for (uint32_t i = 0; i < md->d.nodes.count; i++) {
-		const struct peer *p = &md->peer[i];
-		bool self = i == md->self;
-		uint32_t flags = 0;
-		if (md->d.nodes.node[i].deleted)
-			flags |= MEMBER_FLAG_DELETED;
-		else if (!self && !p->connected)
+	const struct peer *p = &md->peer[i];
+	const struct reasons *r = i == md->self ? &md->health : &p->health;
+	bool self = i == md->self;
+	uint32_t flags;
+	if (self) {
+		flags = state_flags(md, now);
+	} else {
+		/* Ban and health as counted here; the rest as the node told us. */
+		flags = p->flags & ~(MEMBER_FLAG_BANNED | MEMBER_FLAG_UNHEALTHY);
+		if (p->ban_until > now)
+			flags |= MEMBER_FLAG_BANNED;
+		if (p->health.n)
+			flags |= MEMBER_FLAG_UNHEALTHY;
+		if (!p->connected)
 			flags |= MEMBER_FLAG_DISCONNECTED;
-		nodes[i] = (struct proto_node_info){
-			.node = i,
-			.address = md->d.nodes.node[i].address,
-			.connected = self || p->connected,
-			.flags = flags,
-			.incarnation = self ? md->incarnation : p->incarnation,
-		};
 	}
+	if (md->d.nodes.node[i].deleted)
+		flags = MEMBER_FLAG_DELETED;
+	for (unsigned k = 0; k < r->n; k++)
+		health[k] = r->r[k];
+	*n = (struct proto_node_info){
+		.node = i,
+		.address = md->d.nodes.node[i].address,
+		.connected = self || p->connected,
+		.flags = flags,
+		.incarnation = self ? md->incarnation : p->incarnation,
+		.ban_remaining_ms = state_ban_remaining_ms(self ? md->ban_until : p->ban_until, now),
+		.health = health,
+		.health_count = md->d.nodes.node[i].deleted ? 0 : r->n,
+		.flaps = p->flaps,
+		.daemons = daemons,
+		.daemons_count = daemons_fill(self ? &md->daemons : &p->daemons, daemons),
+	};
+}
+
+static void view_fill(const struct memberd *md, struct proto_node_info *nodes, size_t *count)
+{
+	static const char *health[CONF_MAX_NODES][REASONS_MAX];
+	static struct proto_daemon_info daemons[CONF_MAX_NODES][DAEMONS_MAX];
+	double now = mono_now();
+	for (uint32_t i = 0; i < md->d.nodes.count; i++)
+		node_fill(md, i, now, &nodes[i], health[i], daemons[i]);
 	*count = md->d.nodes.count;
 }
 
@@ -131,6 +160,74 @@ void status_answer(struct memberd *md, const struct msg_in *in)
 		.subscribers = md->nsubscribers,
 		.nodes = nodes,
 	};
+	s.stalls = md->stat_stalls;
 	view_fill(md, nodes, &s.nodes_count);
 	msg_reply(md->d.msg, in, PROTO_MEMBER_STATUS, &s);
+}
+
+/* A member_set forwarded to the node that owns the flags; its answer goes back to the
+ * requester. */
+struct forward {
+	struct proto_envelope env; /* the original request's source and id */
+	char service[MSG_SERVICE_MAX];
+};
+
+static void forwarded(struct msg_ctx *m, int status, const struct msg_in *reply, void *arg)
+{
+	struct forward *f = arg;
+	struct msg_in req = { .env = &f->env };
+	if (status == MSG_OK)
+		msg_reply(m, &req, reply->type, reply->body);
+	else if (status == MSG_E_REMOTE && reply->body)
+		msg_reply(m, &req, PROTO_ERROR, reply->body);
+	else
+		msg_reply_error(m, &req, PROTO_ERROR_CODE_UNREACHABLE, "node %u did not answer: %s",
+		                f->env.dst_node, msg_status_str(status));
+	free(f);
+}
+
+void member_set(struct memberd *md, const struct msg_in *in)
+{
+	const struct proto_member_set *op = in->body;
+	char why[128];
+	if (op->node == md->self) {
+		if (state_apply(md, op, why, sizeof why) < 0)
+			msg_reply_error(md->d.msg, in, PROTO_ERROR_CODE_FAILED, "%s", why);
+		else
+			status_answer(md, in);
+		return;
+	}
+	if (in->remote) { /* forwarded once already: never loop */
+		msg_reply_error(md->d.msg, in, PROTO_ERROR_CODE_NO_SUCH_NODE, "this is node %u, not %u",
+		                md->self, op->node);
+		return;
+	}
+	if (op->node >= md->d.nodes.count || md->d.nodes.node[op->node].deleted) {
+		msg_reply_error(md->d.msg, in, PROTO_ERROR_CODE_NO_SUCH_NODE, "no node %u in %s", op->node,
+		                md->d.conf.nodes_file);
+		return;
+	}
+	if (!md->peer[op->node].connected) {
+		msg_reply_error(md->d.msg, in, PROTO_ERROR_CODE_UNREACHABLE,
+		                "node %u is disconnected: its flags change only while it is connected",
+		                op->node);
+		return;
+	}
+	struct forward *f = calloc(1, sizeof *f);
+	if (!f) {
+		msg_reply_error(md->d.msg, in, PROTO_ERROR_CODE_BUSY, "out of memory");
+		return;
+	}
+	f->env = *in->env;
+	snprintf(f->service, sizeof f->service, "%s", in->env->src_service);
+	f->env.src_service = f->service;
+	f->env.dst_node = op->node;
+	f->env.dst_service = NULL;
+	f->env.body = (struct proto_bytes){ 0 };
+	struct msg_addr to = { .node = op->node, .service = "memberd" };
+	if (msg_request(md->d.msg, &to, PROTO_MEMBER_SET, op, 2000, forwarded, f, NULL) < 0) {
+		msg_reply_error(md->d.msg, in, PROTO_ERROR_CODE_UNREACHABLE, "unable to reach node %u",
+		                op->node);
+		free(f);
+	}
 }

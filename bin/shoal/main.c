@@ -16,6 +16,7 @@ static const struct command {
 	const char *summary;
 } commands[] = {
 	{ "config", cmd_config, "check or print the configuration and the nodes file" },
+	{ "node", cmd_node, "start, stop or show this node's daemons and their supervisor" },
 	{ "status", cmd_status, "the cluster overview: every node's state, this node, the view" },
 };
 #define NCOMMANDS (sizeof commands / sizeof commands[0])

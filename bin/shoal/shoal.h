@@ -28,6 +28,7 @@ int shoal_flush_stdout(void);
 
 /* The commands. */
 int cmd_config(int argc, char **argv);
+int cmd_node(int argc, char **argv);
 int cmd_status(int argc, char **argv);
 
 #endif

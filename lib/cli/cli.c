@@ -57,15 +57,16 @@ void cli_call(struct cli *c, uint32_t node, const char *service, unsigned type, 
 	int st = msg_call(c->msg, &to, type, body, c->timeout_ms, reply);
 	if (st == MSG_OK)
 		return;
+	bool local = node == msg_self_node(c->msg);
 	if (st == MSG_E_REMOTE) {
 		const struct proto_error *e = reply->body;
 		cli_close(c);
 		cli_fatal(c, EXIT_USAGE, "unable to %s: %s", what, e->text ? e->text : "error");
 	}
 	cli_close(c);
-	if (st == MSG_E_UNREACHABLE)
-		cli_fatal(c, EXIT_SYSTEM, "unable to %s: %u:%s is not running (no socket in %s/sock)", what,
-		          node, service, c->conf.run_dir);
+	if (st == MSG_E_UNREACHABLE && local)
+		cli_fatal(c, EXIT_SYSTEM, "unable to %s: %s is not running on this node (no socket in "
+		          "%s/sock)", what, service, c->conf.run_dir);
 	cli_fatal(c, EXIT_SYSTEM, "unable to %s: %u:%s: %s", what, node, service, msg_status_str(st));
 }
 

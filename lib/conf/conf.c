@@ -18,9 +18,12 @@
 enum item_type {
 	T_ADDRESS,  /* IPv4 or IPv6, stored canonical; may be empty (= not set) */
 	T_PATH,     /* absolute path */
-	T_LOCATION, /* "stderr" or an absolute path */
+	T_LOCATION, /* a log target: conf_log_target_parse */
+	T_FACILITY, /* a syslog facility name */
+	T_TOKEN,    /* printable ASCII, no blanks; may be empty; charset in .unit */
 	T_UINT,     /* decimal, min..max, in unit */
 	T_LEVEL,    /* a log level name */
+	T_CHOICE,   /* one word of .choices, stored as its index (int) */
 };
 
 struct item {
@@ -32,7 +35,12 @@ struct item {
 	unsigned min, max;   /* T_UINT */
 	const char *unit;    /* T_UINT: "milliseconds", "seconds" or NULL */
 	const char *def;     /* default, in the file's syntax; parsed like a value read */
+	const char *const *choices; /* T_CHOICE: NULL-terminated */
 };
+
+static const char *const yes_no[] = { "no", "yes", NULL };
+static const char *const start_as[] = { "enabled", "disabled", "stopped", NULL };
+static const char *const health_monitor[] = { "svcd", "none", NULL };
 
 #define FIELD(f) .offset = offsetof(struct conf, f), .size = sizeof(((struct conf *)0)->f)
 
@@ -53,6 +61,12 @@ static const struct item items[] = {
 	  .max = 60000, .unit = "milliseconds", .def = "100" },
 	{ "membership", "keepalive limit", T_UINT, FIELD(keepalive_limit), .min = 1, .max = 100,
 	  .def = "5" },
+	{ "membership", "start as", T_CHOICE, FIELD(start_as), .choices = start_as,
+	  .def = "enabled" },
+	{ "membership", "health monitor", T_CHOICE, FIELD(health_monitor),
+	  .choices = health_monitor, .def = "svcd" },
+	{ "membership", "realtime scheduling", T_CHOICE, FIELD(realtime), .choices = yes_no,
+	  .def = "yes" },
 	{ "supervision", "restart backoff max", T_UINT, FIELD(restart_backoff_max_ms), .min = 100,
 	  .max = 3600000, .unit = "milliseconds", .def = "5000" },
 	{ "supervision", "permanent failure count", T_UINT, FIELD(permafail_count), .min = 1,
@@ -61,6 +75,11 @@ static const struct item items[] = {
 	  .max = 86400, .unit = "seconds", .def = "60" },
 	{ "logging", "location", T_LOCATION, FIELD(log_location), .def = "stderr" },
 	{ "logging", "level", T_LEVEL, FIELD(log_level), .def = "notice" },
+	{ "logging", "facility", T_FACILITY, FIELD(log_facility), .def = "daemon" },
+	{ "logging", "tag", T_TOKEN, FIELD(log_tag), .unit = "letters, digits, '.', '_' or '-'",
+	  .def = "" },
+	{ "logging", "hostname", T_TOKEN, FIELD(log_hostname), .unit = "printable ASCII",
+	  .def = "" },
 };
 #define NITEMS (sizeof items / sizeof items[0])
 
@@ -87,6 +106,124 @@ int log_level_parse(const char *s)
 	if (strcasecmp(s, "warn") == 0)
 		return LOGL_WARNING;
 	return -1;
+}
+
+/* syslog(3)'s facility codes (<syslog.h> LOG_xxx >> 3), as RFC 5424 numbers them. */
+static const char *const facility_names[] = {
+	"kern", "user", "mail", "daemon", "auth", "syslog", "lpr", "news", "uucp", "cron",
+	"authpriv", "ftp", NULL, NULL, NULL, NULL, "local0", "local1", "local2", "local3",
+	"local4", "local5", "local6", "local7",
+};
+#define NFACILITIES (int)(sizeof facility_names / sizeof facility_names[0])
+
+const char *log_facility_name(int code)
+{
+	if (code < 0 || code >= NFACILITIES || !facility_names[code])
+		return "?";
+	return facility_names[code];
+}
+
+int log_facility_parse(const char *s)
+{
+	for (int i = 0; i < NFACILITIES; i++)
+		if (facility_names[i] && strcasecmp(s, facility_names[i]) == 0)
+			return i;
+	return -1;
+}
+
+/* HOST:PORT (or [V6]:PORT) after "syslog:udp:"; an empty rest keeps the defaults. */
+static int parse_host_port(const char *s, struct conf_log_target *t)
+{
+	const char *colon;
+	size_t hlen;
+	if (s[0] == '[') {
+		const char *close = strchr(s, ']');
+		if (!close || close[1] != ':')
+			return -1;
+		hlen = (size_t)(close - s - 1);
+		s++;
+		colon = close + 1;
+	} else {
+		colon = strrchr(s, ':');
+		if (!colon)
+			return -1;
+		hlen = (size_t)(colon - s);
+		if (memchr(s, ':', hlen)) /* a bare IPv6 address needs brackets */
+			return -1;
+	}
+	if (hlen == 0 || hlen >= sizeof t->host)
+		return -1;
+	for (size_t i = 0; i < hlen; i++)
+		if (!isalnum((unsigned char)s[i]) && !strchr(".-_:", s[i]))
+			return -1;
+	unsigned long port = 0;
+	const char *p = colon + 1;
+	if (!*p)
+		return -1;
+	for (; *p; p++) {
+		if (!isdigit((unsigned char)*p) || (port = port * 10 + (unsigned long)(*p - '0')) > 65535)
+			return -1;
+	}
+	if (port == 0)
+		return -1;
+	memcpy(t->host, s, hlen);
+	t->host[hlen] = 0;
+	t->port = (unsigned)port;
+	return 0;
+}
+
+int conf_log_target_parse(const char *s, struct conf_log_target *t, char *what, size_t wlen)
+{
+	memset(t, 0, sizeof *t);
+	snprintf(t->host, sizeof t->host, "127.0.0.1");
+	t->port = 514;
+	const char *path = NULL;
+	if (strcmp(s, "stderr") == 0) {
+		t->kind = CONF_LOG_STDERR;
+		return 0;
+	} else if (s[0] == '/') {
+		t->kind = CONF_LOG_FILE;
+		path = s;
+	} else if (strncmp(s, "file:", 5) == 0) {
+		t->kind = CONF_LOG_FILE;
+		path = s + 5;
+	} else if (strcmp(s, "syslog") == 0) {
+		t->kind = CONF_LOG_SYSLOG;
+		return 0;
+	} else if (strcmp(s, "syslog:nonblocking") == 0) {
+		t->kind = CONF_LOG_NONBLOCKING;
+		path = "/dev/log";
+	} else if (strncmp(s, "syslog:nonblocking:", 19) == 0) {
+		t->kind = CONF_LOG_NONBLOCKING;
+		path = s + 19;
+	} else if (strcmp(s, "syslog:udp") == 0 || strcmp(s, "syslog:udp-rfc5424") == 0) {
+		t->kind = s[10] ? CONF_LOG_UDP_5424 : CONF_LOG_UDP;
+		return 0;
+	} else if (strncmp(s, "syslog:udp:", 11) == 0 || strncmp(s, "syslog:udp-rfc5424:", 19) == 0) {
+		t->kind = s[10] == ':' ? CONF_LOG_UDP : CONF_LOG_UDP_5424;
+		if (parse_host_port(s + (t->kind == CONF_LOG_UDP ? 11 : 19), t) < 0) {
+			snprintf(what, wlen, "expected HOST:PORT or [IPv6]:PORT (port 1 to 65535) after "
+				 "syslog:%s:", t->kind == CONF_LOG_UDP ? "udp" : "udp-rfc5424");
+			return -1;
+		}
+		return 0;
+	} else {
+		snprintf(what, wlen, "expected stderr, file:PATH, syslog, syslog:nonblocking[:SOCKET], "
+			 "syslog:udp[:HOST:PORT] or syslog:udp-rfc5424[:HOST:PORT]");
+		return -1;
+	}
+	if (path[0] != '/') {
+		snprintf(what, wlen, "expected an absolute path after %s",
+			 t->kind == CONF_LOG_FILE ? "file:" : "syslog:nonblocking:");
+		return -1;
+	}
+	size_t max = t->kind == CONF_LOG_FILE ? sizeof t->path : CONF_SUN_PATH_MAX;
+	if (strlen(path) >= max) {
+		snprintf(what, wlen, "path longer than %zu bytes", max - 1);
+		return -1;
+	}
+	memcpy(t->path, path, strlen(path) + 1);
+	return 0;
 }
 
 /* ---- errors ---- */
@@ -175,6 +312,21 @@ static int set_value(struct conf *c, const struct item *it, const char *v, char 
 	char q[64];
 
 	switch (it->type) {
+	case T_CHOICE: {
+		char list[96];
+		size_t off = 0;
+		for (int i = 0; it->choices[i]; i++) {
+			if (strcasecmp(v, it->choices[i]) == 0) {
+				memcpy(field, &i, sizeof i);
+				return 0;
+			}
+			off += (size_t)snprintf(list + off, sizeof list - off, "%s%s", i ? ", " : "",
+			                        it->choices[i]);
+		}
+		snprintf(what, wlen, "%s: expected one of %s, got \"%s\"", it->key, list,
+		         conf_quote(v, q, sizeof q));
+		return -1;
+	}
 	case T_ADDRESS: {
 		char addr[CONF_ADDR_MAX];
 		if (!*v) {
@@ -188,15 +340,43 @@ static int set_value(struct conf *c, const struct item *it, const char *v, char 
 		memcpy(field, addr, strlen(addr));
 		return 0;
 	}
-	case T_LOCATION:
-		if (strcmp(v, "stderr") == 0)
-			goto copy;
-		if (v[0] != '/') {
-			snprintf(what, wlen, "%s: expected stderr or an absolute file path, got \"%s\"",
-				 it->key, conf_quote(v, q, sizeof q));
+	case T_LOCATION: {
+		struct conf_log_target t;
+		char why[200];
+		if (conf_log_target_parse(v, &t, why, sizeof why) < 0) {
+			snprintf(what, wlen, "%s: %s, got \"%s\"", it->key, why,
+				 conf_quote(v, q, sizeof q));
 			return -1;
 		}
 		goto copy;
+	}
+	case T_FACILITY: {
+		int f = log_facility_parse(v);
+		if (f < 0) {
+			snprintf(what, wlen, "%s: expected a syslog facility (daemon, user, local0 .. "
+				 "local7, ...), got \"%s\"", it->key, conf_quote(v, q, sizeof q));
+			return -1;
+		}
+		memcpy(field, &f, sizeof f);
+		return 0;
+	}
+	case T_TOKEN: {
+		bool tag = it->offset == offsetof(struct conf, log_tag);
+		for (const char *p = v; *p; p++)
+			if (tag ? !isalnum((unsigned char)*p) && !strchr("._-", *p)
+				: *p <= ' ' || *p > '~') {
+				snprintf(what, wlen, "%s: expected %s, got \"%s\"", it->key, it->unit,
+					 conf_quote(v, q, sizeof q));
+				return -1;
+			}
+		if (strlen(v) >= it->size) {
+			snprintf(what, wlen, "%s: longer than %zu bytes", it->key, it->size - 1);
+			return -1;
+		}
+		memset(field, 0, it->size);
+		memcpy(field, v, strlen(v));
+		return 0;
+	}
 	case T_PATH:
 		if (v[0] != '/') {
 			snprintf(what, wlen, "%s: expected an absolute path, got \"%s\"", it->key,
@@ -247,6 +427,7 @@ static void print_value(const struct conf *c, const struct item *it, FILE *f)
 	case T_ADDRESS:
 	case T_PATH:
 	case T_LOCATION:
+	case T_TOKEN:
 		fprintf(f, "%s =%s%s\n", it->key, *field ? " " : "", field); /* no trailing blank */
 		break;
 	case T_UINT:
@@ -256,6 +437,14 @@ static void print_value(const struct conf *c, const struct item *it, FILE *f)
 	case T_LEVEL:
 		memcpy(&l, field, sizeof l);
 		fprintf(f, "%s = %s\n", it->key, log_level_name(l));
+		break;
+	case T_CHOICE:
+		memcpy(&l, field, sizeof l);
+		fprintf(f, "%s = %s\n", it->key, it->choices[l]);
+		break;
+	case T_FACILITY:
+		memcpy(&l, field, sizeof l);
+		fprintf(f, "%s = %s\n", it->key, log_facility_name(l));
 		break;
 	}
 }

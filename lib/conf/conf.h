@@ -30,6 +30,8 @@
 #define CONF_SOCK_NAME_MAX 32
 #define CONF_KEY_MIN      32   /* bytes in the cluster key file */
 #define CONF_KEY_MAX      1024
+#define CONF_LOG_TAG_MAX  24   /* with the NUL; tag-service fits RFC 5424's 48 */
+#define CONF_LOG_HOST_MAX 256  /* RFC 5424 HOSTNAME: at most 255 printable ASCII */
 
 struct conf_error {
 	char file[PATH_MAX];
@@ -40,6 +42,9 @@ struct conf_error {
 const char *conf_error_str(const struct conf_error *e, char *buf, size_t len);
 
 enum log_level_value { LOGL_ERR = 3, LOGL_WARNING = 4, LOGL_NOTICE = 5, LOGL_INFO = 6, LOGL_DEBUG = 7 };
+
+enum { CONF_START_ENABLED, CONF_START_DISABLED, CONF_START_STOPPED };
+enum { CONF_HEALTH_SVCD, CONF_HEALTH_NONE };
 
 struct conf {
 	char path[PATH_MAX];
@@ -54,13 +59,19 @@ struct conf {
 	/* [membership] */
 	unsigned keepalive_interval_ms;   /* default 100 */
 	unsigned keepalive_limit;         /* default 5: silent intervals before disconnected */
+	int start_as;                     /* CONF_START_*: the state at first start */
+	int health_monitor;               /* CONF_HEALTH_*: who clears "not yet monitored" */
+	int realtime;                     /* yes: SCHED_FIFO and locked memory where allowed */
 	/* [supervision] */
 	unsigned restart_backoff_max_ms;  /* default 5000 */
 	unsigned permafail_count;         /* default 5 deaths ... */
 	unsigned permafail_seconds;       /* ... within 60 s leave the daemon down */
 	/* [logging] */
-	char log_location[PATH_MAX];      /* default "stderr" */
+	char log_location[PATH_MAX];      /* default "stderr"; see conf_log_target_parse */
 	int log_level;                    /* default LOGL_NOTICE */
+	int log_facility;                 /* syslog facility code (LOG_DAEMON >> 3 = 3) */
+	char log_tag[CONF_LOG_TAG_MAX];   /* "": APP-NAME is the service, else TAG-SERVICE */
+	char log_hostname[CONF_LOG_HOST_MAX]; /* "": the node address */
 };
 
 struct conf_node {
@@ -87,6 +98,14 @@ int nodes_load_stream(struct conf_nodes *n, FILE *f, const char *name, struct co
 void nodes_print(const struct conf_nodes *n, FILE *f);
 /* The number of the node whose address is addr, or -1. */
 int nodes_find(const struct conf_nodes *n, const char *addr);
+/* Whether two nodes lists can belong to one cluster during a rolling reload: they differ
+ * only by entries added at the end of one, or by entries one of them has deleted (`#`).
+ * 0, or -1 with the first difference in why. Symmetric. */
+int nodes_compatible(const struct conf_nodes *a, const struct conf_nodes *b, char *why, size_t len);
+/* Whether `next` may replace `cur` in a running node: only additions and new deletions
+ * (a deleted node never comes back under its old number). 0, or -1 with why. */
+int nodes_reload_ok(const struct conf_nodes *cur, const struct conf_nodes *next, char *why,
+                    size_t len);
 
 /* Cross checks of a loaded pair: this node's address is listed and not deleted, socket paths
  * under run_dir fit in sun_path, the key file exists, is a regular file of mode 0600 (or
@@ -100,7 +119,30 @@ int conf_read_key(const char *path, uint8_t *key, size_t cap, struct conf_error 
  * (EINVAL). fe80:0:0::1 -> fe80::1. */
 int conf_parse_address(const char *s, char *out, size_t len);
 
+/* [logging] location, as CTDB's `logging` option:
+ *   stderr                           the supervisor's log pipe
+ *   file:PATH (or a bare /PATH)      appended to, reopened on SIGHUP
+ *   syslog                           syslog(3)
+ *   syslog:nonblocking[:SOCKET]      RFC 3164 to a local datagram socket (/dev/log)
+ *   syslog:udp[:HOST:PORT]           RFC 3164 over UDP (127.0.0.1:514); [IPv6]:PORT
+ *   syslog:udp-rfc5424[:HOST:PORT]   RFC 5424 over UDP (RFC 5426) */
+enum conf_log_kind {
+	CONF_LOG_STDERR, CONF_LOG_FILE, CONF_LOG_SYSLOG, CONF_LOG_NONBLOCKING, CONF_LOG_UDP,
+	CONF_LOG_UDP_5424,
+};
+struct conf_log_target {
+	enum conf_log_kind kind;
+	char path[PATH_MAX];     /* FILE, NONBLOCKING */
+	char host[256];          /* UDP: a name or a numeric address, no brackets */
+	unsigned port;
+};
+/* 0, or -1 with the reason (what was expected) in what. */
+int conf_log_target_parse(const char *s, struct conf_log_target *t, char *what, size_t wlen);
+
 const char *log_level_name(int level); /* "?" if out of range */
+/* syslog facility names (daemon, local0 ..) and codes (LOG_DAEMON >> 3). */
+const char *log_facility_name(int code); /* "?" if out of range */
+int log_facility_parse(const char *s);   /* -1 if unknown */
 int log_level_parse(const char *s); /* -1 if unknown */
 
 #endif

@@ -33,6 +33,46 @@ int nodes_find(const struct conf_nodes *n, const char *addr)
 	return -1;
 }
 
+int nodes_compatible(const struct conf_nodes *a, const struct conf_nodes *b, char *why, size_t len)
+{
+	unsigned n = a->count < b->count ? a->count : b->count;
+	for (unsigned i = 0; i < n; i++) {
+		const struct conf_node *x = &a->node[i], *y = &b->node[i];
+		if (x->deleted || y->deleted) {
+			/* A `#` line may keep or drop its address; a live one must be the same node. */
+			if (x->deleted && y->deleted)
+				continue;
+			const struct conf_node *del = x->deleted ? x : y, *live = x->deleted ? y : x;
+			if (!del->address[0] || strcmp(del->address, live->address) == 0)
+				continue;
+		} else if (strcmp(x->address, y->address) == 0) {
+			continue;
+		}
+		snprintf(why, len, "node %u is %s%s in one list and %s%s in the other", i,
+		         x->deleted ? "#" : "", x->address, y->deleted ? "#" : "", y->address);
+		return -1;
+	}
+	return 0;
+}
+
+int nodes_reload_ok(const struct conf_nodes *cur, const struct conf_nodes *next, char *why,
+                    size_t len)
+{
+	if (next->count < cur->count) {
+		snprintf(why, len, "the new list has %u nodes, fewer than the %u running: turn a "
+		         "removed node's line into #ADDRESS instead of deleting it", next->count,
+		         cur->count);
+		return -1;
+	}
+	for (unsigned i = 0; i < cur->count; i++)
+		if (cur->node[i].deleted && !next->node[i].deleted) {
+			snprintf(why, len, "node %u was deleted and cannot come back under its number; "
+			         "add it at the end instead", i);
+			return -1;
+		}
+	return nodes_compatible(cur, next, why, len);
+}
+
 /* One node's line (trimmed, not blank, not a comment) into n->node[n->count]. */
 static int parse_node(struct conf_nodes *n, char *s, unsigned *lines, unsigned lineno,
 		      const char *name, struct conf_error *err)

@@ -87,6 +87,11 @@ int daemon_init(struct daemon *d, const char *name, int argc, char **argv, unsig
 		conf_print(&d->conf, stdout);
 		return 0;
 	}
+	if (mkdir_p(d->conf.run_dir, 0755) < 0 || mkdir_p(d->conf.db_dir, 0700) < 0) {
+		fprintf(stderr, "%s: fatal: unable to create %s or %s: %s\n", name, d->conf.run_dir,
+		        d->conf.db_dir, strerror(errno));
+		return 111;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	log_init(name, nodes_find(&d->nodes, d->conf.node_address), d->conf.log_level);
 	d->loop = ev_default_loop(EVFLAG_AUTO);
@@ -99,6 +104,9 @@ int daemon_init(struct daemon *d, const char *name, int argc, char **argv, unsig
 		fprintf(stderr, "%s: fatal: %s\n", name, ebuf);
 		return errno == EINVAL ? 100 : 111;
 	}
+	/* From here on records go to logfwd (stderr until it is up). */
+	if (log_attach(d->msg, &d->conf) < 0)
+		log_warning("unable to attach to logfwd: %s", strerror(errno));
 	ev_signal_init(&d->sigterm, on_stop_signal, SIGTERM);
 	ev_signal_init(&d->sigint, on_stop_signal, SIGINT);
 	ev_signal_start(d->loop, &d->sigterm);
@@ -123,52 +131,15 @@ int daemon_run(struct daemon *d)
 {
 	ev_run(d->loop, 0);
 	log_notice("stopping");
+	if (d->on_stop)
+		d->on_stop(d);
 	daemon_fini(d);
 	return 0;
 }
 
 void daemon_fini(struct daemon *d)
 {
+	log_detach();
 	msg_close(d->msg);
 	d->msg = NULL;
-}
-
-int write_file_atomic(const char *path, const void *data, size_t len)
-{
-	char tmp[PATH_MAX];
-	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
-		errno = ENAMETOOLONG;
-		return -1;
-	}
-	int fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
-	if (fd < 0)
-		return -1;
-	const char *p = data;
-	while (len) {
-		ssize_t n = write(fd, p, len);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto fail;
-		}
-		p += n;
-		len -= (size_t)n;
-	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		goto fail;
-	}
-	if (rename(tmp, path) < 0) {
-		unlink(tmp);
-		return -1;
-	}
-	return 0;
-fail: {
-	int e = errno;
-	if (fd >= 0)
-		close(fd);
-	unlink(tmp);
-	errno = e;
-	return -1;
-}
 }

@@ -14,6 +14,7 @@
 #include <ev.h>
 
 #include "conf/conf.h"
+#include "fs/fs.h"
 #include "msg/msg.h"
 
 struct daemon {
@@ -24,6 +25,9 @@ struct daemon {
 	struct msg_ctx *msg;
 	int notify_fd;            /* -d FD: s6's notification-fd, -1 if none */
 	ev_signal sigterm, sigint;
+	/* Runs once the loop has stopped (SIGTERM), before the endpoint closes: a daemon says
+	 * goodbye here. */
+	void (*on_stop)(struct daemon *d);
 };
 
 /* Returns -1 to go on, or the exit status the daemon must return now (0 after -n or
@@ -34,8 +38,5 @@ void daemon_ready(struct daemon *d);
 /* Runs the loop until SIGTERM/SIGINT; returns the exit status. */
 int daemon_run(struct daemon *d);
 void daemon_fini(struct daemon *d);
-
-/* Writes data to path atomically and durably (temporary file, fsync, rename). */
-int write_file_atomic(const char *path, const void *data, size_t len);
 
 #endif

@@ -1,15 +1,56 @@
-/* shoal logging. Every process logs through here; records carry (time, node, service, pid,
- * level, message). Until logfwd exists (the logfwd issue) records go to stderr, which s6
- * hands to the node's log; a call never blocks on a slow reader for long (stderr is the
- * supervisor's pipe). */
+/* shoal logging. Every process logs through here; a record is (time, node, service, pid,
+ * level, message).
+ *
+ * Before log_attach(), and in the CLIs, which never attach, a record is one line on stderr.
+ * After log_attach() a record is one datagram to logfwd's socket (<run dir>/sock/logfwd,
+ * a log_record message in lib/msg's envelope) sent with MSG_DONTWAIT on a socket of its
+ * own: a log call never waits. When logfwd is gone or its socket is full the record is
+ * dropped and counted, and the count travels in the next record that gets through (logfwd
+ * writes it out). Until a record has once reached logfwd, a record that cannot be sent
+ * goes to stderr instead, so a daemon that starts before logfwd loses nothing.
+ *
+ * Levels: log_attach() reads <run dir>/log-levels (written by logfwd when `logctl level`
+ * changes one, so levels survive restarts) and watches it; a change applies at once.
+ *
+ * log_msg() may be called from any thread; log_attach/detach/set_sink from the main one.
+ */
 #ifndef SHOAL_LOG_H
 #define SHOAL_LOG_H
 
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
 #include "conf/conf.h"
+
+struct msg_ctx;
+
+#define LOG_TEXT_MAX 2000 /* bytes of message text; a longer one is cut and ends in "..." */
 
 void log_init(const char *service, int node, int level);
 void log_set_level(int level);
 int log_get_level(void);
+
+/* Sends records to this node's logfwd from now on, and follows <run dir>/log-levels for
+ * this process's service (msg_self_service(m)). The watcher runs on msg_loop(m) and does
+ * not keep the loop alive. 0, or -1 with errno (records then keep going to stderr). */
+int log_attach(struct msg_ctx *m, const struct conf *c);
+/* Back to stderr; stops the watcher. Call before the loop goes away. */
+void log_detach(void);
+
+/* logfwd's own records: handed to fn (in the calling thread) instead of a socket. */
+struct log_rec {
+	uint64_t time_us; /* CLOCK_REALTIME */
+	int level;
+	pid_t pid;
+	const char *service;
+	const char *text; /* NUL-terminated, one line */
+};
+typedef void log_sink_fn(const struct log_rec *r, void *arg);
+void log_set_sink(log_sink_fn *fn, void *arg);
+
+/* Records this process has dropped since it started (never reset). */
+uint64_t log_dropped_total(void);
 
 void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 #define log_err(...)     log_msg(LOGL_ERR, __VA_ARGS__)
@@ -17,5 +58,28 @@ void log_msg(int level, const char *fmt, ...) __attribute__((format(printf, 2, 3
 #define log_notice(...)  log_msg(LOGL_NOTICE, __VA_ARGS__)
 #define log_info(...)    log_msg(LOGL_INFO, __VA_ARGS__)
 #define log_debug(...)   log_msg(LOGL_DEBUG, __VA_ARGS__)
+
+/* ---- <run dir>/log-levels: one "SERVICE LEVEL" per line, `*` the default ---- */
+
+#define LOG_LEVELS_MAX 64
+
+struct log_levels {
+	int def;                  /* -1: none set (the configuration's level applies) */
+	unsigned n;
+	struct {
+		char service[32];
+		int level;
+	} e[LOG_LEVELS_MAX];
+};
+
+void log_levels_path(const struct conf *c, char *buf, size_t len);
+/* 0, or -1 with errno (ENOENT: no file: l is empty). Bad lines are skipped. */
+int log_levels_load(const char *path, struct log_levels *l);
+/* Atomically (temporary file, rename). 0 or -1 with errno. */
+int log_levels_save(const char *path, const struct log_levels *l);
+/* The level for service, else the default, else fallback. */
+int log_levels_find(const struct log_levels *l, const char *service, int fallback);
+/* service NULL or "": the default, and every override is removed. -1 ENOSPC when full. */
+int log_levels_set(struct log_levels *l, const char *service, int level);
 
 #endif

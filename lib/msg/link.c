@@ -79,9 +79,15 @@ static void link_free(struct msg_ctx *m, struct link *l)
 	free(l);
 }
 
-/* Fails what is pending on the link at once, then forgets it. */
+/* Fails what is pending on the link at once, then forgets it. Unlisted first, so what the
+ * callbacks send to that peer opens a new link instead of going down this dead one. */
 static void link_close(struct msg_ctx *m, struct link *l)
 {
+	for (struct link **p = &m->links; *p; p = &(*p)->next)
+		if (*p == l) {
+			*p = l->next;
+			break;
+		}
 	if (l->state != LINK_UP)
 		m->st.links_failed++;
 	msg_link_broke(m, l);
@@ -423,6 +429,16 @@ int link_listen(struct msg_ctx *m, char *err, size_t errlen)
 int link_self_sockaddr(struct msg_ctx *m)
 {
 	return sockaddr_for(m->conf->node_address, 0, &m->self_sa, &m->self_salen);
+}
+
+void link_drain(struct msg_ctx *m)
+{
+	struct link *l = m->links, *next;
+	for (; l; l = next) {
+		next = l->next; /* reading may close (free) l, never another link */
+		if (l->state != LINK_CONNECTING)
+			on_link_read(m->loop, &l->r, EV_READ);
+	}
 }
 
 void link_close_all(struct msg_ctx *m)

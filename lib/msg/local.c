@@ -14,6 +14,7 @@
 #include <sys/un.h>
 #include <unistd.h>
 
+#include "fs/fs.h"
 #include "msg/msg_int.h"
 
 #define SNDBUF (2 * 1024 * 1024)
@@ -30,28 +31,11 @@ static int sun_for(const struct msg_ctx *m, const char *service, struct sockaddr
 	return 0;
 }
 
-static int mkdir_p(const char *path, mode_t mode)
+/* Reads up to max datagrams; returns how many. */
+static int read_batch(struct msg_ctx *m, int max)
 {
-	char tmp[PATH_MAX];
-	snprintf(tmp, sizeof tmp, "%s", path);
-	for (char *p = tmp + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = 0;
-		if (mkdir(tmp, 0755) < 0 && errno != EEXIST)
-			return -1;
-		*p = '/';
-	}
-	if (mkdir(tmp, mode) < 0 && errno != EEXIST)
-		return -1;
-	return 0;
-}
-
-static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
-{
-	struct msg_ctx *m = w->data;
-	/* Bounded batch, so one busy sender cannot starve the loop's timers. */
-	for (int i = 0; i < 64; i++) {
+	int i;
+	for (i = 0; i < max; i++) {
 		union {
 			struct cmsghdr h;
 			char buf[CMSG_SPACE(sizeof(struct ucred))];
@@ -63,7 +47,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 		};
 		ssize_t n = recvmsg(m->fd, &mh, MSG_DONTWAIT);
 		if (n < 0)
-			return; /* EAGAIN, or nothing we can act on */
+			break; /* EAGAIN, or nothing we can act on */
 		struct ucred cred = { .pid = 0, .uid = (uid_t)-1, .gid = (gid_t)-1 };
 		for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
 			if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_CREDENTIALS)
@@ -75,6 +59,21 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		msg_dispatch(m, m->rxbuf, (size_t)n, NULL, cred.pid, cred.uid);
 	}
+	return i;
+}
+
+static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
+{
+	/* Bounded batch, so one busy sender cannot starve the loop's timers. */
+	read_batch(w->data, 64);
+}
+
+void local_drain(struct msg_ctx *m)
+{
+	/* Bounded too: a flood must not keep a caller from its own deadline. */
+	for (int rounds = 0; rounds < 16 && m->fd >= 0; rounds++)
+		if (read_batch(m, 64) < 64)
+			return;
 }
 
 int local_bind(struct msg_ctx *m, char *err, size_t errlen)

@@ -244,14 +244,16 @@ void msg_cancel(struct msg_ctx *m, uint64_t id)
 		}
 }
 
-/* A link broke: what was pending on it fails now, not at its deadline. */
+/* A link broke: what was pending on it fails now, not at its deadline. A link that never
+ * came up (refused, or no hello in time) means the peer cannot be reached. */
 void msg_link_broke(struct msg_ctx *m, struct link *l)
 {
+	int status = l->state == LINK_UP ? MSG_E_LINK : MSG_E_UNREACHABLE;
 	struct pending *p = m->pending;
 	while (p) {
 		struct pending *next = p->next;
 		if (p->link == l) {
-			pending_fire(m, p, MSG_E_LINK, NULL);
+			pending_fire(m, p, status, NULL);
 			next = m->pending; /* the callback may have changed the list */
 		}
 		p = next;
@@ -286,7 +288,7 @@ int msg_call(struct msg_ctx *m, const struct msg_addr *dst, unsigned type, const
 	m->call_done = false;
 	m->call_out = reply;
 	if (msg_request(m, dst, type, body, timeout_ms, call_done, NULL, NULL) < 0)
-		return MSG_E_UNREACHABLE;
+		return errno == ENOBUFS ? MSG_E_QUEUE : MSG_E_UNREACHABLE;
 	while (!m->call_done)
 		ev_run(m->loop, EVRUN_ONCE);
 	if (m->call_status != MSG_OK && m->call_status != MSG_E_REMOTE)
@@ -362,7 +364,7 @@ void msg_dispatch(struct msg_ctx *m, const uint8_t *buf, size_t len, struct link
 		m->st.drop_spoofed++;
 		return;
 	}
-	if (m->env.version != PROTO_VERSION) {
+	if (m->env.version < PROTO_VERSION_MIN || m->env.version > PROTO_VERSION) {
 		m->st.drop_malformed++;
 		return;
 	}
@@ -399,8 +401,13 @@ void msg_dispatch(struct msg_ctx *m, const uint8_t *buf, size_t len, struct link
 	case PROTO_PING: {
 		const struct proto_ping *p = in.body;
 		struct proto_pong r = { .seq = p->seq, .payload = p->payload };
-		if (m->env.id)
+		if (m->env.id) {
 			msg_reply(m, &in, PROTO_PONG, &r);
+			return;
+		}
+		/* A one-way ping is not answered here: the handler may count it. */
+		if (m->handler)
+			m->handler(m, &in, m->handler_arg);
 		return;
 	}
 	case PROTO_STATS_GET:
@@ -434,4 +441,10 @@ uint64_t msg_counter_get(const struct msg_ctx *m, const char *name)
 		if (strcmp(m->counters[i].name, name) == 0)
 			return *m->counters[i].value;
 	return 0;
+}
+
+void msg_drain(struct msg_ctx *m)
+{
+	local_drain(m);
+	link_drain(m);
 }

@@ -50,7 +50,7 @@ enum msg_status {
 	MSG_OK = 0,
 	MSG_E_TIMEOUT,     /* no reply before the deadline */
 	MSG_E_LINK,        /* the link carrying the request broke */
-	MSG_E_UNREACHABLE, /* no such local socket, or no way to reach the node */
+	MSG_E_UNREACHABLE, /* no such local socket, or no way to reach the node (no link came up) */
 	MSG_E_QUEUE,       /* the destination's queue was full: dropped */
 	MSG_E_REMOTE,      /* the destination answered with an error message */
 	MSG_E_BADREPLY,    /* the reply failed to decode */
@@ -117,6 +117,10 @@ typedef void msg_stream_fn(struct msg_ctx *m, const struct msg_in *in,
 void msg_set_stream_handler(struct msg_ctx *m, msg_stream_fn *fn, void *arg);
 int msg_stream_send(struct msg_ctx *m, const struct msg_addr *dst, uint32_t kind, const void *data,
                     size_t len, unsigned idle_timeout_ms, msg_reply_fn *done, void *arg);
+
+/* Reads and dispatches, without blocking, everything already waiting on this endpoint's
+ * sockets: a failure detector calls it before it blames a silent peer. */
+void msg_drain(struct msg_ctx *m);
 
 /* Counters, reported by the stats message; a daemon may add its own. */
 void msg_counter_add(struct msg_ctx *m, const char *name, const uint64_t *value);

@@ -174,12 +174,14 @@ int msg_deliver(struct msg_ctx *m, const struct msg_addr *dst, size_t len, struc
 int local_bind(struct msg_ctx *m, char *err, size_t errlen);
 int local_send(struct msg_ctx *m, const char *service, const void *buf, size_t len);
 void local_close_all(struct msg_ctx *m);
+void local_drain(struct msg_ctx *m);
 
 /* link.c */
 int link_listen(struct msg_ctx *m, char *err, size_t errlen);
 int link_send(struct msg_ctx *m, uint32_t node, const char *service, const void *buf, size_t len,
               struct link **via);
 void link_close_all(struct msg_ctx *m);
+void link_drain(struct msg_ctx *m);
 int msg_load_key(struct msg_ctx *m);
 int link_self_sockaddr(struct msg_ctx *m);
 

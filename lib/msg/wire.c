@@ -75,7 +75,8 @@ int msg_wire_take_hello(struct msg_wire *w, const uint8_t *key, size_t keylen,
 	uint8_t mac[MSG_MAC_LEN];
 	const uint8_t *svc = in + 9, *nonce = in + 9 + MSG_SERVICE_MAX;
 
-	if (memcmp(in, "SHL1", 4) != 0 || svc[MSG_SERVICE_MAX - 1] != 0) {
+	if (memcmp(in, "SHL1", 4) != 0 || svc[MSG_SERVICE_MAX - 1] != 0 || in[4] < PROTO_VERSION_MIN ||
+	    in[4] > PROTO_VERSION) {
 		errno = EBADMSG;
 		return -1;
 	}

@@ -19,6 +19,9 @@
 #include <stdint.h>
 
 #define PROTO_VERSION   1
+/* The oldest version this build still speaks: peers within [MIN, VERSION] are accepted, so
+ * a rolling upgrade can run old and new nodes side by side. */
+#define PROTO_VERSION_MIN 1
 #define PROTO_MAX_DEPTH 16
 
 /* Bump allocator over caller memory; decoders take text and arrays from it. */

@@ -233,8 +233,23 @@ static void test_bad(void)
 		  "shoal.conf:2: nodes file: expected an absolute path, got \"etc/nodes\"" },
 		{ "[database]\ndirectory =\n",
 		  "shoal.conf:2: directory: expected an absolute path, got \"\"" },
-		{ "[logging]\nlocation = syslog\n",
-		  "shoal.conf:2: location: expected stderr or an absolute file path, got \"syslog\"" },
+		{ "[logging]\nlocation = syslog:tcp\n",
+		  "shoal.conf:2: location: expected stderr, file:PATH, syslog, "
+		  "syslog:nonblocking[:SOCKET], syslog:udp[:HOST:PORT] or "
+		  "syslog:udp-rfc5424[:HOST:PORT], got \"syslog:tcp\"" },
+		{ "[logging]\nlocation = file:var/log\n",
+		  "shoal.conf:2: location: expected an absolute path after file:, got \"file:var/log\"" },
+		{ "[logging]\nlocation = syslog:udp:::1:514\n",
+		  "shoal.conf:2: location: expected HOST:PORT or [IPv6]:PORT (port 1 to 65535) after "
+		  "syslog:udp:, got \"syslog:udp:::1:514\"" },
+		{ "[logging]\nlocation = syslog:udp-rfc5424:host:0\n",
+		  "shoal.conf:2: location: expected HOST:PORT or [IPv6]:PORT (port 1 to 65535) after "
+		  "syslog:udp-rfc5424:, got \"syslog:udp-rfc5424:host:0\"" },
+		{ "[logging]\nfacility = local8\n",
+		  "shoal.conf:2: facility: expected a syslog facility (daemon, user, local0 .. local7, "
+		  "...), got \"local8\"" },
+		{ "[logging]\ntag = a b\n",
+		  "shoal.conf:2: tag: expected letters, digits, '.', '_' or '-', got \"a b\"" },
 		{ "[logging]\nlevel = loud\n",
 		  "shoal.conf:2: level: expected one of err, warning, notice, info, debug, got "
 		  "\"loud\"" },

@@ -1,0 +1,148 @@
+/* Liveness of this node's other daemons, so the cluster can tell "node gone" from "its
+ * leaderd hung". The daemons are the services of the node's scan directory (laid out by
+ * `shoal node start`); each is pinged every second: an answer is up, a missing socket is
+ * down (the supervisor is restarting it), no answer within the second is hung, and a
+ * record in <run dir>/failed/ means the supervisor left it down. */
+#include <dirent.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log/log.h"
+#include "memberd.h"
+
+#define LIVENESS_S 1.0
+
+static const char *state_name(unsigned s)
+{
+	const char *n = proto_daemon_state_name(s);
+	return n ? n : "unknown";
+}
+
+static void set_state(struct memberd *md, struct daemon_entry *e, unsigned state)
+{
+	if (e->state == state)
+		return;
+	log_notice("daemon %s: %s -> %s", e->name, state_name(e->state), state_name(state));
+	e->state = state;
+	view_changed(md, "daemon state changed");
+	heartbeat_send_all(md, false);
+}
+
+static struct memberd *g_md;
+
+static void on_pong(struct msg_ctx *m, int status, const struct msg_in *in, void *arg)
+{
+	struct daemons *ds = &g_md->daemons;
+	uint64_t id = (uint64_t)(uintptr_t)arg;
+	for (unsigned i = 0; i < ds->n; i++) {
+		struct daemon_entry *e = &ds->d[i];
+		if (!e->pending || e->ping_id != id)
+			continue;
+		e->pending = false;
+		set_state(g_md, e, status == MSG_OK ? PROTO_DAEMON_STATE_UP : PROTO_DAEMON_STATE_HUNG);
+		return;
+	}
+}
+
+static bool is_failed(const struct memberd *md, const char *name)
+{
+	char path[PATH_MAX + 64];
+	snprintf(path, sizeof path, "%s/failed/%s", md->d.conf.run_dir, name);
+	return access(path, F_OK) == 0;
+}
+
+/* The names in the scan directory, keeping what we knew of each. */
+static void rescan(struct memberd *md)
+{
+	char dir[PATH_MAX + 16];
+	struct daemons next = { 0 };
+	snprintf(dir, sizeof dir, "%s/scan", md->d.conf.run_dir);
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *de;
+		while ((de = readdir(d)) && next.n < DAEMONS_MAX) {
+			if (de->d_name[0] == '.' || strcmp(de->d_name, "memberd") == 0 ||
+			    !msg_service_valid(de->d_name))
+				continue;
+			struct daemon_entry *e = &next.d[next.n++];
+			snprintf(e->name, sizeof e->name, "%.31s", de->d_name);
+			e->state = PROTO_DAEMON_STATE_DOWN;
+			for (unsigned i = 0; i < md->daemons.n; i++)
+				if (strcmp(md->daemons.d[i].name, e->name) == 0)
+					*e = md->daemons.d[i];
+		}
+		closedir(d);
+	}
+	bool changed = next.n != md->daemons.n;
+	md->daemons = next;
+	if (changed) {
+		view_changed(md, "daemon list changed");
+		heartbeat_send_all(md, false);
+	}
+}
+
+static void on_liveness(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	static uint64_t next_id = 1;
+	struct memberd *md = t->data;
+	rescan(md);
+	for (unsigned i = 0; i < md->daemons.n; i++) {
+		struct daemon_entry *e = &md->daemons.d[i];
+		if (e->pending) {
+			/* Still no answer after a whole period. */
+			msg_cancel(md->d.msg, e->req_id);
+			e->pending = false;
+			set_state(md, e, PROTO_DAEMON_STATE_HUNG);
+		}
+		if (is_failed(md, e->name)) {
+			set_state(md, e, PROTO_DAEMON_STATE_FAILED);
+			continue;
+		}
+		struct msg_addr to = { .node = md->self };
+		snprintf(to.service, sizeof to.service, "%s", e->name);
+		uint64_t tag = next_id++;
+		struct proto_ping p = { .seq = tag };
+		if (msg_request(md->d.msg, &to, PROTO_PING, &p, (unsigned)(LIVENESS_S * 1000) - 50, on_pong,
+		                (void *)(uintptr_t)tag, &e->req_id) < 0) {
+			set_state(md, e, PROTO_DAEMON_STATE_DOWN);
+			continue;
+		}
+		e->pending = true;
+		e->ping_id = tag;
+	}
+}
+
+void daemons_start(struct memberd *md)
+{
+	g_md = md;
+	ev_timer_init(&md->liveness, on_liveness, 0.05, LIVENESS_S);
+	md->liveness.data = md;
+	ev_timer_start(md->d.loop, &md->liveness);
+}
+
+size_t daemons_fill(const struct daemons *d, struct proto_daemon_info *infos)
+{
+	for (unsigned i = 0; i < d->n; i++)
+		infos[i] = (struct proto_daemon_info){ .name = d->d[i].name, .state = d->d[i].state };
+	return d->n;
+}
+
+bool daemons_take(struct daemons *d, const struct proto_daemon_info *infos, size_t n)
+{
+	bool changed = n != d->n;
+	if (n > DAEMONS_MAX)
+		n = DAEMONS_MAX;
+	for (size_t i = 0; i < n; i++) {
+		struct daemon_entry *e = &d->d[i];
+		const char *name = infos[i].name ? infos[i].name : "";
+		unsigned state = infos[i].state;
+		if (strcmp(e->name, name) != 0 || e->state != state)
+			changed = true;
+		snprintf(e->name, sizeof e->name, "%s", name);
+		e->state = state;
+	}
+	d->n = (unsigned)n;
+	return changed;
+}

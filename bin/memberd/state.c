@@ -1,0 +1,212 @@
+/* This node's own state: admin flags (disabled, stopped, banned) and health reasons.
+ *
+ * memberd owns its node's flags: it keeps them in <database dir>/memberd.state (written
+ * atomically) so they survive daemon and node restarts, and tells every peer in each
+ * heartbeat. A ban is held as time remaining: the file stores the remainder (rewritten
+ * every few seconds while banned), every node counts it down on its own CLOCK_MONOTONIC,
+ * and it lifts on its own. Health is a set of reasons; each source clears only its own. */
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "log/log.h"
+#include "memberd.h"
+
+#define HOUSEKEEPING_S   1.0
+#define REASON_UNMONITORED "not yet monitored"
+
+static void state_path(const struct memberd *md, char *buf, size_t len)
+{
+	snprintf(buf, len, "%s/memberd.state", md->d.conf.db_dir);
+}
+
+uint64_t state_ban_remaining_ms(double until, double now)
+{
+	return until > now ? (uint64_t)((until - now) * 1000 + 0.5) : 0;
+}
+
+uint32_t state_flags(const struct memberd *md, double now)
+{
+	uint32_t f = 0;
+	if (md->disabled)
+		f |= MEMBER_FLAG_DISABLED;
+	if (md->stopped)
+		f |= MEMBER_FLAG_STOPPED;
+	if (md->ban_until > now)
+		f |= MEMBER_FLAG_BANNED;
+	if (md->health.n)
+		f |= MEMBER_FLAG_UNHEALTHY;
+	return f;
+}
+
+bool reasons_set(struct reasons *r, const char *reason, bool on)
+{
+	for (unsigned i = 0; i < r->n; i++) {
+		if (strcmp(r->r[i], reason) != 0)
+			continue;
+		if (on)
+			return false;
+		memmove(r->r[i], r->r[i + 1], (r->n - i - 1) * sizeof r->r[0]);
+		r->n--;
+		return true;
+	}
+	if (!on || r->n == REASONS_MAX)
+		return false;
+	snprintf(r->r[r->n++], REASON_LEN, "%s", reason);
+	return true;
+}
+
+void state_save(struct memberd *md)
+{
+	char path[PATH_MAX + 32], buf[256];
+	state_path(md, path, sizeof path);
+	int n = snprintf(buf, sizeof buf,
+	                 "# memberd's admin state of this node; written by memberd, read at its start\n"
+	                 "disabled = %d\nstopped = %d\nban remaining ms = %llu\n",
+	                 md->disabled, md->stopped,
+	                 (unsigned long long)state_ban_remaining_ms(md->ban_until, mono_now()));
+	if (write_file_atomic(path, buf, (size_t)n) < 0)
+		log_err("unable to save the node's flags to %s: %s", path, strerror(errno));
+}
+
+static void on_housekeeping(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	state_housekeeping(t->data);
+}
+
+void state_load(struct memberd *md)
+{
+	char path[PATH_MAX + 32], line[256];
+	double now = mono_now();
+	state_path(md, path, sizeof path);
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		/* First start: the configured state. */
+		md->disabled = md->d.conf.start_as == CONF_START_DISABLED;
+		md->stopped = md->d.conf.start_as == CONF_START_STOPPED;
+		if (errno != ENOENT)
+			log_err("unable to read %s: %s; starting as configured", path, strerror(errno));
+	} else {
+		unsigned lineno = 0;
+		while (fgets(line, sizeof line, f)) {
+			int v;
+			unsigned long long ms;
+			lineno++;
+			if (line[0] == '#' || line[0] == '\n')
+				continue;
+			if (sscanf(line, "disabled = %d", &v) == 1)
+				md->disabled = v != 0;
+			else if (sscanf(line, "stopped = %d", &v) == 1)
+				md->stopped = v != 0;
+			else if (sscanf(line, "ban remaining ms = %llu", &ms) == 1)
+				md->ban_until = ms ? now + ms / 1000.0 : 0;
+			else
+				log_warning("%s:%u: ignoring unknown line", path, lineno);
+		}
+		fclose(f);
+	}
+	if (md->d.conf.health_monitor != CONF_HEALTH_NONE)
+		reasons_set(&md->health, REASON_UNMONITORED, true);
+	ev_timer_init(&md->housekeeping, on_housekeeping, HOUSEKEEPING_S, HOUSEKEEPING_S);
+	md->housekeeping.data = md;
+	ev_timer_start(md->d.loop, &md->housekeeping);
+	state_housekeeping(md);
+	state_save(md);
+}
+
+/* Daemons the supervisor left down (svc/NAME/finish writes <run dir>/failed/NAME). */
+static bool failed_daemons(struct memberd *md)
+{
+	char dir[PATH_MAX + 16], reason[REASON_LEN];
+	bool changed = false;
+	snprintf(dir, sizeof dir, "%s/failed", md->d.conf.run_dir);
+	struct reasons now = { 0 };
+	DIR *d = opendir(dir);
+	if (d) {
+		struct dirent *e;
+		while ((e = readdir(d)))
+			if (e->d_name[0] != '.' && now.n < REASONS_MAX) {
+				snprintf(reason, sizeof reason, "daemon %.30s permanently down", e->d_name);
+				reasons_set(&now, reason, true);
+			}
+		closedir(d);
+	}
+	/* This source clears only its own reasons. */
+	for (unsigned i = 0; i < md->health.n;) {
+		if (strncmp(md->health.r[i], "daemon ", 7) == 0 &&
+		    strstr(md->health.r[i], " permanently down")) {
+			bool still = false;
+			for (unsigned k = 0; k < now.n; k++)
+				still |= strcmp(now.r[k], md->health.r[i]) == 0;
+			if (!still) {
+				reasons_set(&md->health, md->health.r[i], false);
+				changed = true;
+				continue;
+			}
+		}
+		i++;
+	}
+	for (unsigned k = 0; k < now.n; k++)
+		if (reasons_set(&md->health, now.r[k], true)) {
+			log_warning("health: %s", now.r[k]);
+			changed = true;
+		}
+	return changed;
+}
+
+void state_housekeeping(struct memberd *md)
+{
+	static unsigned n;
+	double now = mono_now();
+	bool changed = failed_daemons(md);
+	if (md->ban_until && md->ban_until <= now) {
+		md->ban_until = 0;
+		log_notice("ban lifted");
+		state_save(md);
+		changed = true;
+	} else if (md->ban_until && ++n % 3 == 0) {
+		state_save(md); /* the remainder, so a restart resumes the ban */
+	}
+	if (changed) {
+		view_changed(md, "own state changed");
+		heartbeat_send_all(md, false);
+	}
+}
+
+int state_apply(struct memberd *md, const struct proto_member_set *op, char *why, size_t len)
+{
+	double now = mono_now();
+	const char *reason = op->reason ? op->reason : "";
+	switch (op->op) {
+	case PROTO_MEMBER_OP_DISABLE: md->disabled = true; break;
+	case PROTO_MEMBER_OP_ENABLE: md->disabled = false; break;
+	case PROTO_MEMBER_OP_STOP: md->stopped = true; break;
+	case PROTO_MEMBER_OP_CONTINUE: md->stopped = false; break;
+	case PROTO_MEMBER_OP_BAN:
+		if (op->ban_seconds == 0) {
+			snprintf(why, len, "a ban needs a number of seconds above 0");
+			return -1;
+		}
+		md->ban_until = now + op->ban_seconds;
+		break;
+	case PROTO_MEMBER_OP_UNBAN: md->ban_until = 0; break;
+	case PROTO_MEMBER_OP_HEALTH_ON:
+	case PROTO_MEMBER_OP_HEALTH_OFF:
+		if (!*reason) {
+			snprintf(why, len, "a health change needs a reason");
+			return -1;
+		}
+		reasons_set(&md->health, reason, op->op == PROTO_MEMBER_OP_HEALTH_ON);
+		break;
+	default:
+		snprintf(why, len, "unknown operation %u", (unsigned)op->op);
+		return -1;
+	}
+	log_notice("%s%s%s", proto_member_op_name(op->op), *reason ? " " : "", reason);
+	state_save(md);
+	view_changed(md, "own state changed");
+	heartbeat_send_all(md, false);
+	return 0;
+}
