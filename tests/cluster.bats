@@ -11,8 +11,11 @@ teardown() {
 }
 
 # incarnation i j: node j's incarnation in node i's view.
+# (Not a pipe: jq 1.6 -e succeeds on empty input.)
 incarnation() {
-	node_memberctl "$1" --json list | jq -e --argjson n "$(node_number "$2")" '.nodes[] | select(.node == $n) | .incarnation'
+	local out
+	out=$(node_memberctl "$1" --json list) || return 1
+	jq -e --argjson n "$(node_number "$2")" '.nodes[] | select(.node == $n) | .incarnation' <<<"$out"
 }
 
 # new_memberd i OLDPID: node i's memberd runs again, with another pid.
@@ -26,8 +29,7 @@ new_memberd() {
 	cluster_start
 	wait_for 10 cluster_connected
 	for i in 1 2 3; do
-		run node_memberctl "$i" --json list
-		[ "$status" -eq 0 ]
+		run -0 node_memberctl "$i" --json list
 		[ "$(jq '[.nodes[] | select(.connected and (.state | test("DISCONNECTED") | not))] | length' <<<"$output")" -eq 3 ]
 		[ "$(jq '[.nodes[] | select(.this_node)] | .[0].node' <<<"$output")" -eq "$(node_number "$i")" ]
 	done
@@ -37,8 +39,7 @@ new_memberd() {
 	cluster_create 3
 	cluster_start
 	wait_for 10 cluster_connected
-	run node_memberctl 2 --json status
-	[ "$status" -eq 0 ]
+	run -0 node_memberctl 2 --json status
 	echo "$output"
 	jq -e '.view >= 1' <<<"$output"
 	jq -e '.this_node == 1' <<<"$output"
@@ -56,16 +57,15 @@ new_memberd() {
 	cluster_kill 2
 	wait_for 10 node_sees 1 2 disconnected
 	wait_for 10 node_sees 3 2 disconnected
-	run node_memberctl 1 --json list
+	run -0 node_memberctl 1 --json list
 	jq -e '.nodes[] | select(.node == 1) | .state | split("|") | index("DISCONNECTED")' <<<"$output"
-	run node_shoal 2 node status --json
-	[ "$status" -eq 0 ]
+	run -0 node_shoal 2 node status --json
 	jq -e '.running == false' <<<"$output"
 	# The killed tree left its scan directory behind; start copes with it.
 	cluster_start 2
 	wait_for 10 cluster_connected
 	new=$(incarnation 1 2)
-	[ "$new" != "$old" ]
+	[ -n "$new" ] && [ "$new" != "$old" ]
 }
 
 @test "cluster: a frozen node is seen DISCONNECTED, and rejoins once thawed" {
@@ -89,8 +89,8 @@ new_memberd() {
 	_kill_pid KILL "$pid"
 	wait_for 10 new_memberd 1 "$pid"
 	wait_for 10 cluster_connected
-	wait_for 10 eval '[ "$(incarnation 2 1)" != "$old" ]'
-	run node_shoal 1 node status --json
+	wait_for 10 eval 'new=$(incarnation 2 1) && [ "$new" != "$old" ]'
+	run -0 node_shoal 1 node status --json
 	jq -e '.services[] | select(.name == "memberd") | .up and .ready and (.permanently_failed | not)' <<<"$output"
 	[ ! -e "$(node_run 1)/failed/memberd" ]
 }
@@ -111,11 +111,11 @@ new_memberd() {
 	grep -qx 'service=memberd' "$failed"
 	grep -qx 'signal=KILL' "$failed"
 	grep -q '^time=' "$failed"
-	run node_shoal 1 node status --json
+	run -0 node_shoal 1 node status --json
 	echo "$output"
 	jq -e '.running' <<<"$output"
 	jq -e '.services[] | select(.name == "memberd") | .state == "failed" and .permanently_failed and (.up | not)' <<<"$output"
-	run node_shoal 1 node status
+	run -0 node_shoal 1 node status
 	[[ $output == *"memberd"*"failed permanently"* ]]
 	# It stays down, and the peer sees the node go.
 	sleep 1
@@ -135,11 +135,9 @@ new_memberd() {
 	wait_for 10 cluster_connected
 	pids=$( (node_tree_pids 1; node_tree_pids 2) | sort -u)
 	[ "$(wc -w <<<"$pids")" -ge 6 ] # per node: s6-svscan, s6-supervise, memberd
-	run node_shoal 1 node stop
-	[ "$status" -eq 0 ]
+	run -0 node_shoal 1 node stop
 	[[ $output == *"stopped"* ]]
-	run node_shoal 2 node stop
-	[ "$status" -eq 0 ]
+	run -0 node_shoal 2 node stop
 	for p in $pids; do
 		if [ -e "/proc/$p" ] && ! grep -q '^State:.*Z' "/proc/$p/status"; then
 			echo "pid $p still runs: $(cat "/proc/$p/cmdline" | tr '\0' ' ')"
@@ -149,7 +147,7 @@ new_memberd() {
 	for i in 1 2; do
 		[ ! -e "$(node_run "$i")/scan" ]
 		[ ! -e "$(node_run "$i")/svscan.pid" ]
-		run node_shoal "$i" node status
+		run -0 node_shoal "$i" node status
 		[[ $output == *"not running"* ]]
 	done
 }
@@ -160,7 +158,7 @@ new_memberd() {
 	svscan=$(node_tree_pids 1 | head -n 1)
 	run -100 node_shoal 1 node start
 	[[ $output == *"already running"*"pid $svscan"* ]]
-	run node_shoal 1 node status --json
+	run -0 node_shoal 1 node status --json
 	jq -e --argjson p "$svscan" '.running and .pid == $p' <<<"$output"
 }
 

@@ -68,6 +68,7 @@ struct writer {
 	struct wrec *ring[WRITER_QUEUE_MAX];
 	size_t head, count, bytes;
 	uint64_t lost_pending;     /* dropped since the last record queued */
+	bool idle;                 /* the writer waits on wake */
 	/* statistics, under lock */
 	uint64_t written, dropped, failed;
 	double busy_since;         /* monotonic seconds the current write began; 0 if none */

@@ -52,7 +52,8 @@ int writer_push(struct writer *w, uint64_t time_us, int level, uint32_t pid, con
 	w->ring[(w->head + w->count) % WRITER_QUEUE_MAX] = r;
 	w->count++;
 	w->bytes += len;
-	pthread_cond_signal(&w->wake);
+	if (w->idle) /* a busy writer finds it anyway: no wake-up per record */
+		pthread_cond_signal(&w->wake);
 	pthread_mutex_unlock(&w->lock);
 	return 0;
 }
@@ -64,8 +65,11 @@ static void *writer_main(void *arg)
 
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
-		while (!w->count && !atomic_load(&w->stop) && !atomic_load(&w->reopen))
+		while (!w->count && !atomic_load(&w->stop) && !atomic_load(&w->reopen)) {
+			w->idle = true;
 			pthread_cond_wait(&w->wake, &w->lock);
+			w->idle = false;
+		}
 		if (!w->count && atomic_load(&w->stop))
 			break;
 		size_t n = 0;

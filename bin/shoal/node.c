@@ -608,6 +608,8 @@ static _Noreturn void start_failed(pid_t pid, const char *fmt, ...)
 	va_end(ap);
 	if (pid > 0)
 		stop_tree(pid, STOP_TIMEOUT_S + conf.restart_backoff_max_ms / 1000, 1);
+	rm_rf(p.scan);
+	unlink(p.pidfile);
 	exit(EXIT_TEMP);
 }
 

@@ -224,18 +224,23 @@ node_daemon_pid() {
 node_sees() {
 	local want=true
 	[ "$3" = disconnected ] && want=false
-	node_memberctl "$1" -t 1000 --json list |
-		jq -e --argjson n "$(node_number "$2")" --argjson w "$want" \
-			'[.nodes[] | select(.node == $n) | .connected == $w] == [true]' >/dev/null
+	local out
+	out=$(node_memberctl "$1" -t 1000 --json list) || return 1
+	jq -e --argjson n "$(node_number "$2")" --argjson w "$want" \
+		'[.nodes[] | select(.node == $n) | .connected == $w] == [true]' <<<"$out" >/dev/null
 }
 
 cluster_connected() {
-	local i j nodes=("$@")
+	local i j nums=() nodes=("$@")
 	((${#nodes[@]})) || nodes=($(seq 1 "$CLUSTER_N"))
+	for j in "${nodes[@]}"; do nums+=("$(node_number "$j")"); done
+	# One memberctl and one jq per node: this runs in tight wait_for loops.
+	local out
 	for i in "${nodes[@]}"; do
-		for j in "${nodes[@]}"; do
-			node_sees "$i" "$j" connected || return 1
-		done
+		out=$(node_memberctl "$i" -t 1000 --json list) || return 1
+		jq -e --argjson want "[$(IFS=,; echo "${nums[*]}")]" \
+			'[.nodes[] | select(.connected) | .node] as $c | all($want[]; . as $n | $c | index($n))' \
+			<<<"$out" >/dev/null || return 1
 	done
 }
 

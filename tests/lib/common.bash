@@ -4,6 +4,8 @@ SHOAL_TOP=$(cd "$BATS_TEST_DIRNAME/.." && pwd)
 BIN=$SHOAL_BUILD/bin
 TBIN=$SHOAL_BUILD/tests
 export PATH="$BIN:$PATH"
+# The service directories of this tree, whichever build is under test.
+export SHOAL_SVC_DIR="$SHOAL_TOP/svc"
 
 # As root (CI), a test that needs root must never be skipped silently.
 require_root() {
