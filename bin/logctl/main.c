@@ -134,27 +134,15 @@ static int cmd_status(struct cli *c)
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
-		{ "config", required_argument, NULL, 'c' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "timeout", required_argument, NULL, 't' },
-		{ "help", no_argument, NULL, 'h' },
+		CLI_LONG_OPTS,
 		{ 0 },
 	};
 	struct cli c = { .prog = "logctl" };
 	int o;
-	while ((o = getopt_long(argc, argv, "+c:jt:h", opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, CLI_SHORT_OPTS, opts, NULL)) != -1) {
+		if (cli_option(&c, o, optarg))
+			continue;
 		switch (o) {
-		case 'c': c.conf_path = optarg; break;
-		case 'j': c.json = true; break;
-		case 't': {
-			char *end;
-			long v = strtol(optarg, &end, 10);
-			if (*end || v < 1 || v > 600000)
-				cli_fatal(&c, EXIT_USAGE, "--timeout: expected milliseconds from 1 to 600000, got \"%s\"",
-				          optarg);
-			c.timeout_ms = (unsigned)v;
-			break;
-		}
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}

@@ -16,6 +16,28 @@ void cli_fatal(const struct cli *c, int status, const char *fmt, ...)
 	exit(status);
 }
 
+bool cli_option(struct cli *c, int opt, const char *arg)
+{
+	switch (opt) {
+	case 'c':
+		c->conf_path = arg;
+		return true;
+	case 'j':
+		c->json = true;
+		return true;
+	case 't': {
+		char *end;
+		long v = strtol(arg, &end, 10);
+		if (!*arg || *end || v < 1 || v > 600000)
+			cli_fatal(c, EXIT_USAGE, "--timeout: expected milliseconds from 1 to 600000, got \"%s\"",
+			          arg);
+		c->timeout_ms = (unsigned)v;
+		return true;
+	}
+	}
+	return false;
+}
+
 void cli_load(struct cli *c)
 {
 	struct conf_error e;

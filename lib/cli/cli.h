@@ -28,6 +28,18 @@ struct cli {
 	struct msg_ctx *msg;
 };
 
+/* The options every CLI shares: -c FILE, -j/--json, -t/--timeout MS, -h/--help. Put
+ * CLI_SHORT_OPTS first in getopt_long's string and CLI_LONG_OPTS in the table, then hand
+ * every option to cli_option() before the tool's own switch. */
+#define CLI_SHORT_OPTS "+c:jt:h"
+#define CLI_LONG_OPTS                                          \
+	{ "config", required_argument, NULL, 'c' },            \
+	{ "json", no_argument, NULL, 'j' },                     \
+	{ "timeout", required_argument, NULL, 't' },            \
+	{ "help", no_argument, NULL, 'h' }
+/* true if it took opt (-c, -j, -t; a bad -t is fatal); -h and the rest are the tool's. */
+bool cli_option(struct cli *c, int opt, const char *arg);
+
 void cli_fatal(const struct cli *c, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4), noreturn));
 /* Loads conf_path (or $SHOAL_CONF, or the default) and the nodes file; exits 100 on error. */
