@@ -16,7 +16,7 @@
 
 #include "msg/msg_int.h"
 
-static int sockaddr_for(const char *addr, unsigned port, struct sockaddr_storage *ss, socklen_t *len)
+int msg_sockaddr(const char *addr, unsigned port, struct sockaddr_storage *ss, socklen_t *len)
 {
 	memset(ss, 0, sizeof *ss);
 	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
@@ -311,7 +311,7 @@ static struct link *link_open(struct msg_ctx *m, uint32_t node, const char *serv
 	}
 	if (msg_load_key(m) < 0)
 		return NULL;
-	if (sockaddr_for(m->nodes->node[node].address, m->conf->port_base + (unsigned)idx, &ss, &sl) < 0)
+	if (msg_sockaddr(m->nodes->node[node].address, m->conf->port_base + (unsigned)idx, &ss, &sl) < 0)
 		return NULL;
 	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (fd < 0)
@@ -407,7 +407,7 @@ int link_listen(struct msg_ctx *m, char *err, size_t errlen)
 		return -1;
 	}
 	unsigned port = m->conf->port_base + (unsigned)idx;
-	sockaddr_for(m->conf->node_address, port, &ss, &sl);
+	msg_sockaddr(m->conf->node_address, port, &ss, &sl);
 	m->listen_fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	int one = 1;
 	if (m->listen_fd < 0 ||
@@ -428,7 +428,7 @@ int link_listen(struct msg_ctx *m, char *err, size_t errlen)
 
 int link_self_sockaddr(struct msg_ctx *m)
 {
-	return sockaddr_for(m->conf->node_address, 0, &m->self_sa, &m->self_salen);
+	return msg_sockaddr(m->conf->node_address, 0, &m->self_sa, &m->self_salen);
 }
 
 void link_drain(struct msg_ctx *m)

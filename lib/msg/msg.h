@@ -25,6 +25,7 @@
 #include <ev.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "conf/conf.h"
@@ -45,6 +46,10 @@ int msg_addr_parse(const char *s, struct msg_addr *a);
 /* The port offset of a daemon's service (memberd 0, leaderd 1, ...), or -1. */
 int msg_service_index(const char *service);
 bool msg_service_valid(const char *service);
+
+/* A socket address for a textual IPv4 or IPv6 address and a port. -1, EINVAL if neither. */
+struct sockaddr_storage;
+int msg_sockaddr(const char *addr, unsigned port, struct sockaddr_storage *ss, socklen_t *len);
 
 enum msg_status {
 	MSG_OK = 0,

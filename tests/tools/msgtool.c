@@ -761,32 +761,11 @@ static int wait_closed(int fd, int timeout_ms)
 	}
 }
 
-static int sa_for(const char *addr, unsigned port, struct sockaddr_storage *ss, socklen_t *len)
-{
-	memset(ss, 0, sizeof *ss);
-	struct sockaddr_in *s4 = (struct sockaddr_in *)ss;
-	struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)ss;
-	if (inet_pton(AF_INET, addr, &s4->sin_addr) == 1) {
-		s4->sin_family = AF_INET;
-		s4->sin_port = htons(port);
-		*len = sizeof *s4;
-		return 0;
-	}
-	if (inet_pton(AF_INET6, addr, &s6->sin6_addr) == 1) {
-		s6->sin6_family = AF_INET6;
-		s6->sin6_port = htons(port);
-		*len = sizeof *s6;
-		return 0;
-	}
-	errno = EINVAL;
-	return -1;
-}
-
 static int tcp_connect(const char *from, const char *to, unsigned port)
 {
 	struct sockaddr_storage a, b;
 	socklen_t al, bl;
-	if (sa_for(from, 0, &a, &al) < 0 || sa_for(to, port, &b, &bl) < 0)
+	if (msg_sockaddr(from, 0, &a, &al) < 0 || msg_sockaddr(to, port, &b, &bl) < 0)
 		cli_fatal(&C, EXIT_USAGE, "bad address %s or %s", from, to);
 	int fd = socket(a.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	int one = 1;
@@ -1061,7 +1040,7 @@ static int cmd_rawtcp(const struct opts *o)
 		cli_fatal(&C, EXIT_USAGE, "rawtcp needs --server ADDR and --client ADDR");
 	struct sockaddr_storage ss;
 	socklen_t sl;
-	if (sa_for(o->server, 0, &ss, &sl) < 0)
+	if (msg_sockaddr(o->server, 0, &ss, &sl) < 0)
 		cli_fatal(&C, EXIT_USAGE, "bad address %s", o->server);
 	int lfd = socket(ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (lfd < 0 || bind(lfd, (struct sockaddr *)&ss, sl) < 0 || listen(lfd, 1) < 0 ||
