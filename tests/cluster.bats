@@ -28,10 +28,11 @@ new_memberd() {
 	cluster_create 3
 	cluster_start
 	wait_for 10 cluster_connected
-	for i in 1 2 3; do
-		run -0 node_memberctl "$i" --json list
+	# Not `i`: bats 1.8's `run -N` sets a global i.
+	for node in 1 2 3; do
+		run -0 node_memberctl "$node" --json list
 		[ "$(jq '[.nodes[] | select(.connected and (.state | test("DISCONNECTED") | not))] | length' <<<"$output")" -eq 3 ]
-		[ "$(jq '[.nodes[] | select(.this_node)] | .[0].node' <<<"$output")" -eq "$(node_number "$i")" ]
+		[ "$(jq '[.nodes[] | select(.this_node)] | .[0].node' <<<"$output")" -eq "$(node_number "$node")" ]
 	done
 }
 
@@ -144,10 +145,10 @@ new_memberd() {
 			false
 		fi
 	done
-	for i in 1 2; do
-		[ ! -e "$(node_run "$i")/scan" ]
-		[ ! -e "$(node_run "$i")/svscan.pid" ]
-		run -0 node_shoal "$i" node status
+	for node in 1 2; do
+		[ ! -e "$(node_run "$node")/scan" ]
+		[ ! -e "$(node_run "$node")/svscan.pid" ]
+		run -0 node_shoal "$node" node status
 		[[ $output == *"not running"* ]]
 	done
 }
