@@ -59,7 +59,8 @@ struct memberd {
 	double interval;        /* seconds */
 	double silence_limit;   /* seconds of silence before a peer is disconnected */
 	double last_tick;       /* monotonic */
-	ev_timer tick;
+	ev_periodic tick;       /* heartbeats, on the wall clock's interval boundaries */
+	ev_timer deadline;      /* the next moment a connected peer's silence runs out */
 	ev_timer housekeeping;  /* ban expiry, state file, permanently failed daemons */
 	struct peer peer[CONF_MAX_NODES];
 	/* this node's own state */

@@ -248,11 +248,16 @@ static void on_link_read(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		if (n < 0)
 			return;
+		size_t space = l->in_cap - l->in_len;
 		l->in_len += (size_t)n;
 		if (link_parse(m, l) < 0) {
 			link_close(m, l);
 			return;
 		}
+		/* A short read drained the socket: the loop wakes us if more comes, and one recv
+		 * fewer per message is most of an idle node's system calls. */
+		if ((size_t)n < space)
+			return;
 	}
 }
 
