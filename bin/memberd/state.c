@@ -58,15 +58,26 @@ bool reasons_set(struct reasons *r, const char *reason, bool on)
 	return true;
 }
 
+/* Reasons that other sources own and set again themselves: not kept on disk. */
+static bool reason_is_automatic(const char *r)
+{
+	return strcmp(r, REASON_UNMONITORED) == 0 ||
+	       (strncmp(r, "daemon ", 7) == 0 && strstr(r, " permanently down"));
+}
+
 void state_save(struct memberd *md)
 {
-	char path[PATH_MAX + 32], buf[256];
+	char path[PATH_MAX + 32], buf[256 + REASONS_MAX * (REASON_LEN + 16)];
 	state_path(md, path, sizeof path);
 	int n = snprintf(buf, sizeof buf,
 	                 "# memberd's admin state of this node; written by memberd, read at its start\n"
 	                 "disabled = %d\nstopped = %d\nban remaining ms = %llu\n",
 	                 md->disabled, md->stopped,
 	                 (unsigned long long)state_ban_remaining_ms(md->ban_until, mono_now()));
+	/* Reasons an admin set by hand stay until an admin clears them. */
+	for (unsigned i = 0; i < md->health.n; i++)
+		if (!reason_is_automatic(md->health.r[i]))
+			n += snprintf(buf + n, sizeof buf - (size_t)n, "health = %s\n", md->health.r[i]);
 	if (write_file_atomic(path, buf, (size_t)n) < 0)
 		log_err("unable to save the node's flags to %s: %s", path, strerror(errno));
 }
@@ -102,6 +113,10 @@ void state_load(struct memberd *md)
 				md->stopped = v != 0;
 			else if (sscanf(line, "ban remaining ms = %llu", &ms) == 1)
 				md->ban_until = ms ? now + ms / 1000.0 : 0;
+			else if (strncmp(line, "health = ", 9) == 0 && line[9] != '\n') {
+				line[strcspn(line, "\n")] = 0;
+				reasons_set(&md->health, line + 9, true);
+			}
 			else
 				log_warning("%s:%u: ignoring unknown line", path, lineno);
 		}

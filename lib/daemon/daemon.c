@@ -30,6 +30,11 @@ static void usage(FILE *f, const char *name)
 	        name, name, name, CONF_DEFAULT_PATH);
 }
 
+static void on_msg_event(struct msg_ctx *m, const char *what, void *arg)
+{
+	log_warning("%s", what);
+}
+
 static void on_stop_signal(struct ev_loop *loop, ev_signal *w, int revents)
 {
 	ev_break(loop, EVBREAK_ALL);
@@ -107,6 +112,7 @@ int daemon_init(struct daemon *d, const char *name, int argc, char **argv, unsig
 	/* From here on records go to logfwd (stderr until it is up). */
 	if (log_attach(d->msg, &d->conf) < 0)
 		log_warning("unable to attach to logfwd: %s", strerror(errno));
+	msg_set_event_handler(d->msg, on_msg_event, NULL);
 	ev_signal_init(&d->sigterm, on_stop_signal, SIGTERM);
 	ev_signal_init(&d->sigint, on_stop_signal, SIGINT);
 	ev_signal_start(d->loop, &d->sigterm);

@@ -83,6 +83,7 @@ static void link_free(struct msg_ctx *m, struct link *l)
  * callbacks send to that peer opens a new link instead of going down this dead one. */
 static void link_close(struct msg_ctx *m, struct link *l)
 {
+
 	for (struct link **p = &m->links; *p; p = &(*p)->next)
 		if (*p == l) {
 			*p = l->next;
@@ -155,21 +156,33 @@ static int link_take_hello(struct msg_ctx *m, struct link *l, const uint8_t *buf
 {
 	uint32_t node;
 	char service[MSG_SERVICE_MAX];
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof ss;
+	char from[CONF_ADDR_MAX] = "?";
+	if (getpeername(l->fd, (struct sockaddr *)&ss, &sl) == 0)
+		sockaddr_text(&ss, from, sizeof from);
 	if (msg_wire_take_hello(&l->wire, m->key, (size_t)m->keylen, buf, &node, service) < 0) {
 		m->st.drop_mac++;
+		msg_event(m, "hello", "link %s %s refused: its hello fails the check (%s): is the "
+		          "cluster key the same on both nodes?", l->outbound ? "to" : "from", from,
+		          errno == EACCES ? "wrong MAC" : "malformed or unsupported version");
 		return -1;
 	}
 	if (l->outbound) {
 		if (node != l->node || strcmp(service, l->service) != 0) {
 			m->st.drop_spoofed++;
+			msg_event(m, "identity", "link to %s refused: it says it is node %u (%s), we expected "
+			          "node %u (%s): are the nodes files the same on both nodes?", from, node,
+			          service, l->node, l->service);
 			return -1;
 		}
 	} else {
-		struct sockaddr_storage ss;
-		socklen_t sl = sizeof ss;
-		if (getpeername(l->fd, (struct sockaddr *)&ss, &sl) < 0 || !node_address_ok(m, node, &ss) ||
-		    !msg_service_valid(service)) {
+		if (!node_address_ok(m, node, &ss) || !msg_service_valid(service)) {
 			m->st.drop_spoofed++;
+			int here = nodes_find(m->nodes, from);
+			msg_event(m, "identity", "link from %s refused: it says it is node %u, but here %s "
+			          "is node %d: are the nodes files the same on both nodes?", from, node,
+			          from, here);
 			return -1;
 		}
 		l->node = node;
@@ -243,6 +256,10 @@ static void on_link_read(struct ev_loop *loop, ev_io *w, int revents)
 		}
 		ssize_t n = recv(l->fd, l->in + l->in_len, l->in_cap - l->in_len, MSG_DONTWAIT);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
+			if (l->outbound && l->state == LINK_HELLO && l->node < m->nodes->count)
+				msg_event(m, "hello-closed", "link to node %u (%s) closed during the hello: "
+				          "the peer refused us; are the cluster key and the nodes file the "
+				          "same on both nodes?", l->node, m->nodes->node[l->node].address);
 			link_close(m, l);
 			return;
 		}
@@ -386,6 +403,8 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
 		/* Only addresses of the nodes file may talk to us at all. */
 		if (nodes_find(m->nodes, text) < 0 || msg_load_key(m) < 0) {
 			m->st.drop_unknown_source++;
+			msg_event(m, "source", "connection from %s refused: not an address of the nodes file",
+			          text);
 			close(fd);
 			continue;
 		}

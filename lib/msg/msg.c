@@ -448,3 +448,38 @@ void msg_drain(struct msg_ctx *m)
 	local_drain(m);
 	link_drain(m);
 }
+
+void msg_set_event_handler(struct msg_ctx *m, msg_event_fn *fn, void *arg)
+{
+	m->event_fn = fn;
+	m->event_arg = arg;
+}
+
+#define EVENT_QUIET 10.0
+
+void msg_event(struct msg_ctx *m, const char *kind, const char *fmt, ...)
+{
+	char what[512];
+	va_list ap;
+	ev_tstamp now = ev_now(m->loop);
+	unsigned i, free_slot = 0;
+	if (!m->event_fn)
+		return;
+	for (i = 0; i < 8; i++) {
+		if (strcmp(m->events[i].kind, kind) == 0)
+			break;
+		if (m->events[i].at < m->events[free_slot].at)
+			free_slot = i;
+	}
+	if (i == 8) {
+		i = free_slot;
+		snprintf(m->events[i].kind, sizeof m->events[i].kind, "%s", kind);
+	} else if (now - m->events[i].at < EVENT_QUIET) {
+		return;
+	}
+	m->events[i].at = now;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof what, fmt, ap);
+	va_end(ap);
+	m->event_fn(m, what, m->event_arg);
+}

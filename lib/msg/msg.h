@@ -97,6 +97,11 @@ struct ev_loop *msg_loop(const struct msg_ctx *m);
  * handler every request is answered with error unknown_type. */
 void msg_set_handler(struct msg_ctx *m, msg_handler_fn *fn, void *arg);
 
+/* Notable events the library cannot act on but an admin must hear of (a link refused
+ * because the peer's key or nodes file differs). The daemon logs them; nothing here prints. */
+typedef void msg_event_fn(struct msg_ctx *m, const char *what, void *arg);
+void msg_set_event_handler(struct msg_ctx *m, msg_event_fn *fn, void *arg);
+
 /* One-way message. `*` sends to every node of the nodes file that is not deleted (this one
  * included). */
 int msg_send(struct msg_ctx *m, const struct msg_addr *dst, unsigned type, const void *body);

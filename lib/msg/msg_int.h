@@ -131,6 +131,9 @@ struct msg_ctx {
 
 	msg_handler_fn *handler;
 	void *handler_arg;
+	msg_event_fn *event_fn;
+	void *event_arg;
+	struct { char kind[16]; ev_tstamp at; } events[8];
 	msg_stream_fn *stream_fn;
 	void *stream_arg;
 
@@ -163,6 +166,10 @@ struct msg_ctx {
 };
 
 /* msg.c */
+/* Reports a notable event (a refused link) to the daemon's event handler, at most once per
+ * kind every EVENT_QUIET seconds. */
+void msg_event(struct msg_ctx *m, const char *kind, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
 int msg_encode(struct msg_ctx *m, const struct msg_addr *dst, unsigned type, const void *body,
                uint64_t id, uint64_t reply_to, size_t *len);
 void msg_dispatch(struct msg_ctx *m, const uint8_t *buf, size_t len, struct link *l, pid_t pid,
