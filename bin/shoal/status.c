@@ -6,13 +6,17 @@
 #include "member/member.h"
 #include "shoal.h"
 
+/* leaderd answers at once when it runs; a missing one must not slow shoal status down. */
+#define LEADER_TIMEOUT_MS 500
+
 static void usage(FILE *f)
 {
 	fputs("Usage: shoal [-c FILE] status [--json] [-t MS]\n"
 	      "\n"
 	      "Prints the cluster as this node's memberd sees it: each node's number, address\n"
 	      "and state (OK, or CTDB's flags: DISCONNECTED, UNHEALTHY, DISABLED, BANNED,\n"
-	      "STOPPED, DELETED), which node this is, and the membership view number.\n"
+	      "STOPPED, DELETED), which node this is, the membership view number, and the\n"
+	      "leader and its term as this node's leaderd knows them.\n"
 	      "\n"
 	      "  -j, --json        print JSON\n"
 	      "  -t, --timeout MS  deadline for memberd's answer (default 3000)\n"
@@ -55,6 +59,21 @@ int cmd_status(int argc, char **argv)
 		shoal_die_usage("status", "unexpected argument \"%s\"", argv[optind]);
 
 	cli_connect(&c);
+	/* The leader first: the memberd reply stays valid only until the next call. */
+	struct msg_in lr;
+	struct msg_addr la = { .node = msg_self_node(c.msg), .service = "leaderd" };
+	int lst = msg_call(c.msg, &la, PROTO_LEADER_STATUS_GET, &(struct proto_leader_status_get){ 0 },
+	                   LEADER_TIMEOUT_MS, &lr);
+	bool leaderd_up = lst == MSG_OK && lr.type == PROTO_LEADER_STATUS;
+	bool has_leader = false;
+	uint32_t leader = 0;
+	uint64_t term = 0;
+	if (leaderd_up) {
+		const struct proto_leader_status *ls = lr.body;
+		has_leader = ls->has_leader;
+		leader = ls->leader;
+		term = ls->leader_term;
+	}
 	cli_call(&c, msg_self_node(c.msg), "memberd", PROTO_MEMBER_STATUS_GET,
 	         &(struct proto_member_status_get){ 0 }, "ask memberd for the cluster status", &r);
 	const struct proto_member_status *s = r.body;
@@ -75,6 +94,13 @@ int cmd_status(int argc, char **argv)
 			json_obj_end(&j);
 		}
 		json_arr_end(&j);
+		json_obj_begin(&j, "leader");
+		json_bool(&j, "known", leaderd_up);
+		if (leaderd_up && has_leader) {
+			json_uint(&j, "node", leader);
+			json_uint(&j, "term", term);
+		}
+		json_obj_end(&j);
 		json_obj_end(&j);
 		json_end(&j);
 	} else {
@@ -84,6 +110,12 @@ int cmd_status(int argc, char **argv)
 			       member_flags_str(s->nodes[i].flags, flags, sizeof flags),
 			       s->nodes[i].node == s->this_node ? " (this node)" : "");
 		printf("View: %llu\n", (unsigned long long)s->view);
+		if (!leaderd_up)
+			printf("Leader: unknown (leaderd not running)\n");
+		else if (!has_leader)
+			printf("Leader: none (election in progress)\n");
+		else
+			printf("Leader: node %u, term %llu\n", leader, (unsigned long long)term);
 	}
 	cli_close(&c);
 	return shoal_flush_stdout();

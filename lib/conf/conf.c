@@ -24,6 +24,7 @@ enum item_type {
 	T_UINT,     /* decimal, min..max, in unit */
 	T_LEVEL,    /* a log level name */
 	T_CHOICE,   /* one word of .choices, stored as its index (int) */
+	T_LOCK,     /* a cluster lock: conf_lock_parse */
 };
 
 struct item {
@@ -45,8 +46,8 @@ static const char *const health_monitor[] = { "svcd", "none", NULL };
 #define FIELD(f) .offset = offsetof(struct conf, f), .size = sizeof(((struct conf *)0)->f)
 
 /* Sections in print order; items[] keeps each section's keys together, in print order. */
-static const char *const sections[] = { "cluster", "database", "membership", "supervision",
-					"logging" };
+static const char *const sections[] = { "cluster", "database", "membership", "leadership",
+					"supervision", "logging" };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 static const struct item items[] = {
@@ -56,6 +57,9 @@ static const struct item items[] = {
 	{ "cluster", "port base", T_UINT, FIELD(port_base), .min = 1024,
 	  .max = 65535 - CONF_PORT_SPAN, .def = "4480" },
 	{ "cluster", "run directory", T_PATH, FIELD(run_dir), .def = "/run/shoal" },
+	{ "cluster", "cluster lock", T_LOCK, FIELD(cluster_lock), .def = "none" },
+	{ "cluster", "leader capability", T_CHOICE, FIELD(leader_capable), .choices = yes_no,
+	  .def = "yes" },
 	{ "database", "directory", T_PATH, FIELD(db_dir), .def = "/var/lib/shoal" },
 	{ "membership", "keepalive interval", T_UINT, FIELD(keepalive_interval_ms), .min = 10,
 	  .max = 60000, .unit = "milliseconds", .def = "100" },
@@ -67,6 +71,20 @@ static const struct item items[] = {
 	  .choices = health_monitor, .def = "svcd" },
 	{ "membership", "realtime scheduling", T_CHOICE, FIELD(realtime), .choices = yes_no,
 	  .def = "yes" },
+	{ "leadership", "lease", T_UINT, FIELD(lease_ms), .min = 30, .max = 600000,
+	  .unit = "milliseconds", .def = "500" },
+	{ "leadership", "election timeout", T_UINT, FIELD(election_timeout_ms), .min = 10,
+	  .max = 600000, .unit = "milliseconds", .def = "200" },
+	{ "leadership", "drift", T_UINT, FIELD(drift_percent), .min = 0, .max = 50,
+	  .unit = "percent", .def = "1" },
+	{ "leadership", "enable bans", T_CHOICE, FIELD(enable_bans), .choices = yes_no,
+	  .def = "yes" },
+	{ "leadership", "ban culprit count", T_UINT, FIELD(ban_culprit_count), .min = 0,
+	  .max = 1000000, .def = "3" },
+	{ "leadership", "recovery grace period", T_UINT, FIELD(recovery_grace_s), .min = 1,
+	  .max = 86400, .unit = "seconds", .def = "120" },
+	{ "leadership", "recovery ban period", T_UINT, FIELD(recovery_ban_s), .min = 1,
+	  .max = 31536000, .unit = "seconds", .def = "300" },
 	{ "supervision", "restart backoff max", T_UINT, FIELD(restart_backoff_max_ms), .min = 100,
 	  .max = 3600000, .unit = "milliseconds", .def = "5000" },
 	{ "supervision", "permanent failure count", T_UINT, FIELD(permafail_count), .min = 1,
@@ -226,6 +244,38 @@ int conf_log_target_parse(const char *s, struct conf_log_target *t, char *what, 
 	return 0;
 }
 
+int conf_lock_parse(const char *s, int *kind, const char **arg, char *what, size_t wlen)
+{
+	if (strcmp(s, "none") == 0) {
+		*kind = CONF_LOCK_NONE;
+		*arg = "";
+		return 0;
+	}
+	if (strncmp(s, "file:", 5) == 0) {
+		if (s[5] != '/') {
+			snprintf(what, wlen, "expected an absolute path after file:");
+			return -1;
+		}
+		*kind = CONF_LOCK_FILE;
+		*arg = s + 5;
+		return 0;
+	}
+	if (s[0] == '!') {
+		const char *p = s + 1;
+		while (*p == ' ' || *p == '\t')
+			p++;
+		if (!*p) {
+			snprintf(what, wlen, "expected a command after !");
+			return -1;
+		}
+		*kind = CONF_LOCK_COMMAND;
+		*arg = p;
+		return 0;
+	}
+	snprintf(what, wlen, "expected none, file:PATH or !COMMAND ARGS");
+	return -1;
+}
+
 /* ---- errors ---- */
 
 void conf_err_set(struct conf_error *err, const char *file, unsigned line, const char *fmt, ...)
@@ -327,6 +377,17 @@ static int set_value(struct conf *c, const struct item *it, const char *v, char 
 		         conf_quote(v, q, sizeof q));
 		return -1;
 	}
+	case T_LOCK: {
+		int kind;
+		const char *arg;
+		char why[200];
+		if (conf_lock_parse(v, &kind, &arg, why, sizeof why) < 0) {
+			snprintf(what, wlen, "%s: %s, got \"%s\"", it->key, why,
+				 conf_quote(v, q, sizeof q));
+			return -1;
+		}
+		goto copy;
+	}
 	case T_ADDRESS: {
 		char addr[CONF_ADDR_MAX];
 		if (!*v) {
@@ -426,6 +487,7 @@ static void print_value(const struct conf *c, const struct item *it, FILE *f)
 	switch (it->type) {
 	case T_ADDRESS:
 	case T_PATH:
+	case T_LOCK:
 	case T_LOCATION:
 	case T_TOKEN:
 		fprintf(f, "%s =%s%s\n", it->key, *field ? " " : "", field); /* no trailing blank */

@@ -54,6 +54,8 @@ struct conf {
 	char cluster_key[PATH_MAX];       /* default /etc/shoal/cluster.key; mode 0600 */
 	unsigned port_base;               /* default CONF_PORT_BASE */
 	char run_dir[PATH_MAX];           /* default /run/shoal */
+	char cluster_lock[PATH_MAX];      /* none | file:PATH | !COMMAND ARGS; see conf_lock_parse */
+	int leader_capable;               /* yes: this node may lead */
 	/* [database] */
 	char db_dir[PATH_MAX];            /* `directory`, default /var/lib/shoal */
 	/* [membership] */
@@ -62,6 +64,14 @@ struct conf {
 	int start_as;                     /* CONF_START_*: the state at first start */
 	int health_monitor;               /* CONF_HEALTH_*: who clears "not yet monitored" */
 	int realtime;                     /* yes: SCHED_FIFO and locked memory where allowed */
+	/* [leadership] */
+	unsigned lease_ms;                /* default 500: a frozen leader is replaced within 1 s */
+	unsigned election_timeout_ms;     /* default 200: then the next candidate bids */
+	unsigned drift_percent;           /* default 1: clock rate difference a lease allows */
+	int enable_bans;                  /* yes: culprits are banned */
+	unsigned ban_culprit_count;       /* default 3: more reports than this ... */
+	unsigned recovery_grace_s;        /* ... within 120 s ban the node ... */
+	unsigned recovery_ban_s;          /* ... for 300 s */
 	/* [supervision] */
 	unsigned restart_backoff_max_ms;  /* default 5000 */
 	unsigned permafail_count;         /* default 5 deaths ... */
@@ -138,6 +148,14 @@ struct conf_log_target {
 };
 /* 0, or -1 with the reason (what was expected) in what. */
 int conf_log_target_parse(const char *s, struct conf_log_target *t, char *what, size_t wlen);
+
+/* [cluster] cluster lock, as CTDB's `cluster lock`:
+ *   none            no shared storage: a term needs votes from a majority of the nodes
+ *   file:PATH       a lease on a file of shared storage (an absolute path)
+ *   !COMMAND ARGS   an external mutex helper with CTDB's contract (cluster_mutex_helper.txt) */
+enum conf_lock_kind { CONF_LOCK_NONE, CONF_LOCK_FILE, CONF_LOCK_COMMAND };
+/* The kind, and in arg the path or the command line; -1 with the reason in what. */
+int conf_lock_parse(const char *s, int *kind, const char **arg, char *what, size_t wlen);
 
 const char *log_level_name(int level); /* "?" if out of range */
 /* syslog facility names (daemon, local0 ..) and codes (LOG_DAEMON >> 3). */

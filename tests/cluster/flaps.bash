@@ -8,7 +8,9 @@
 #   cluster_flap_exempt_node i           i's link was cut or i was stopped: every flap
 #                                        seen by i or of i is expected
 #   cluster_flap_check                   fails (listing them) on any other flap in the
-#                                        `memberctl --json status` of each live node
+#                                        `memberctl --json status` of each live node;
+#                                        runs once per cluster (a second call returns
+#                                        the first one's result)
 #
 # Loaded after lib.bash, it wraps cluster_freeze (the others may see flaps of the frozen
 # node; the frozen node itself must not: its memberd notices its own stall) and
@@ -35,6 +37,10 @@ _flap_exempt() {
 cluster_flap_check() {
 	local i j out flaps rc=0 n
 	[ -n "$CLUSTER_DIR" ] && [ -d "$CLUSTER_DIR" ] || return 0
+	# Once per cluster: the suite's teardown and cluster_teardown may both call it.
+	if [ -f "$CLUSTER_DIR/flap-checked" ]; then
+		return "$(cat "$CLUSTER_DIR/flap-checked")"
+	fi
 	for ((i = 1; i <= CLUSTER_N; i++)); do
 		# Only live nodes: a memberd that is up (a node the test left down has no view).
 		node_daemon_pid "$i" >/dev/null 2>&1 || continue
@@ -48,7 +54,7 @@ cluster_flap_check() {
 			[ -n "$n" ] || continue
 			j=$((n + 1))
 			_flap_exempt "$i" "$j" && continue
-			echo "flap check: node $i counts $flaps flap(s) of node $j (not cut, frozen or stopped by the test)" >&2
+			echo "flap check: node $i (number $((i - 1))) counts $flaps flap(s) of node $j (number $n), which the test did not cut, freeze or stop" >&2
 			rc=1
 		done < <(jq -r '.nodes[] | select(.flaps > 0) | "\(.node) \(.flaps)"' <<<"$out")
 	done
@@ -58,6 +64,7 @@ cluster_flap_check() {
 			grep -E 'flapped|disconnected|late' "$(node_run "$i")/node.log" 2>/dev/null | tail -n 20 >&2
 		done
 	fi
+	echo "$rc" >"$CLUSTER_DIR/flap-checked"
 	return $rc
 }
 

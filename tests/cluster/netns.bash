@@ -188,8 +188,9 @@ ns_cluster_create() {
 	# The addresses answer before any node starts: a TCP connect to a closed port is
 	# refused at once when the path works (no ping needed), and times out when not.
 	for ((i = 2; i <= n; i++)); do
-		ns_exec 1 timeout 3 bash -c "exec 3<>/dev/tcp/$(node_addr "$i")/9" 2>/dev/null
-		(($? != 124)) || _ns_fail "node 1 cannot reach node $i on the cluster network" || return 1
+		local rc=0
+		ns_exec 1 timeout 3 bash -c "exec 3<>/dev/tcp/$(node_addr "$i")/9" 2>/dev/null || rc=$?
+		((rc != 124)) || _ns_fail "node 1 cannot reach node $i on the cluster network" || return 1
 	done
 }
 

@@ -181,7 +181,7 @@ static void test_bad(void)
 	} cases[] = {
 		{ "[cluster]\nfoo = 1\n",
 		  "shoal.conf:2: unknown key \"foo\" in [cluster] (expected one of: node address, "
-		  "nodes file, cluster key, port base, run directory)" },
+		  "nodes file, cluster key, port base, run directory, cluster lock, leader capability)" },
 		{ "[membership]\nkeepalive interval = fast\n",
 		  "shoal.conf:2: keepalive interval: expected a number of milliseconds from 10 to "
 		  "60000, got \"fast\"" },
@@ -215,14 +215,14 @@ static void test_bad(void)
 		  "shoal.conf:1: key \"node address\" before any [section] line" },
 		{ "[clusters]\n",
 		  "shoal.conf:1: unknown section [clusters] (expected one of: cluster, database, "
-		  "membership, supervision, logging)" },
+		  "membership, leadership, supervision, logging)" },
 		{ "[cluster]\nport base = 5000\n\n# again\nPort Base = 5000\n",
 		  "shoal.conf:5: duplicate key \"port base\" (first set on line 2)" },
 		{ "[cluster]\nport base = 5000\n[cluster]\nport base = 5000\n",
 		  "shoal.conf:4: duplicate key \"port base\" (first set on line 2)" },
 		{ "[cluster]\nnode  address = 127.0.0.1\n",
 		  "shoal.conf:2: unknown key \"node  address\" in [cluster] (expected one of: node "
-		  "address, nodes file, cluster key, port base, run directory)" },
+		  "address, nodes file, cluster key, port base, run directory, cluster lock, leader capability)" },
 		{ "[cluster]\nnode address = 127.0.0.256\n",
 		  "shoal.conf:2: node address: expected an IPv4 or IPv6 address, got \"127.0.0.256\"" },
 		{ "[cluster]\nnode address = fe80::1%eth0\n",

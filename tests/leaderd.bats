@@ -1,0 +1,367 @@
+#!/usr/bin/env bats
+# leaderd on loopback clusters: one leader, replaced when it crashes, freezes or hangs, steps
+# down when stopped or banned; the cluster locks none, file: and !COMMAND; culprits and bans.
+# Every test ends with the interval check of tests/cluster/leadercheck.py over all nodes'
+# traces: no two leaders at once, terms never shrink, nothing from an old leader acted on.
+# Deadlines are generous and no test asserts a duration.
+bats_require_minimum_version 1.5.0
+load lib/common
+load cluster/lib
+
+teardown() {
+	cluster_teardown
+}
+
+# ld_cluster N [LOCK [EXTRA-CONF]]: N nodes with a 300 ms lease, started and connected.
+ld_cluster() {
+	local n=$1 lock=${2:-none} extra=${3:-} i
+	cluster_create "$n"
+	for ((i = 1; i <= n; i++)); do
+		printf '[cluster]\ncluster lock = %s\n[membership]\nhealth monitor = none\n[leadership]\nlease = 300\n%b' \
+			"$lock" "$extra" >>"$(node_conf "$i")"
+	done
+	cluster_start
+	wait_for 20 cluster_connected
+}
+
+node_leaderctl() {
+	local i=$1
+	shift
+	"$CLUSTER_BIN/leaderctl" -c "$(node_conf "$i")" "$@"
+}
+
+# leader_seen_by i: the leader node number node i follows (fails if none).
+leader_seen_by() {
+	local out
+	out=$(node_leaderctl "$1" -t 1000 --json status) || return 1
+	jq -e 'select(.has_leader) | "\(.leader) \(.leader_term)"' -r <<<"$out"
+}
+
+# one_leader [i...]: every listed node (default all) follows the same leader and term, and
+# that leader says it leads it. Prints the leader's harness index (1..N).
+one_leader() {
+	local nodes=("$@") i first= got out
+	((${#nodes[@]})) || nodes=($(seq 1 "$CLUSTER_N"))
+	for i in "${nodes[@]}"; do
+		got=$(leader_seen_by "$i") || return 1
+		[ -z "$first" ] && first=$got
+		[ "$got" = "$first" ] || return 1
+	done
+	local l=$((${first% *} + 1)) t=${first#* }
+	out=$(node_leaderctl "$l" -t 1000 --json status) || return 1
+	jq -e --argjson t "$t" '.role == "leader" and .leader_term == $t' <<<"$out" >/dev/null || return 1
+	echo "$l"
+}
+
+# one_leader_not OLD [i...]: as one_leader, and the leader is not OLD.
+one_leader_not() {
+	local old=$1 l
+	shift
+	l=$(one_leader "$@") && [ "$l" != "$old" ] && echo "$l"
+}
+
+no_leader_at() {
+	local out
+	out=$(node_leaderctl "$1" -t 1000 --json status) || return 1
+	jq -e '.has_leader | not' <<<"$out" >/dev/null
+}
+
+check_traces() {
+	python3 "$SHOAL_TOP/tests/cluster/leadercheck.py" "$CLUSTER_DIR"/n*/run/leaderd.trace
+}
+
+others() {
+	local x=$1 i
+	for ((i = 1; i <= CLUSTER_N; i++)); do ((i == x)) || echo "$i"; done
+}
+
+@test "leaderd: 3 nodes elect exactly one leader; shoal status and leaderctl show it" {
+	ld_cluster 3
+	wait_for 20 one_leader
+	l=$(one_leader)
+	run -0 node_shoal 2 status
+	[[ "$output" == *"Leader: node $((l - 1)), term "* ]]
+	run -0 node_shoal 2 status --json
+	jq -e --argjson n $((l - 1)) '.leader.node == $n and .leader.term >= 1' <<<"$output"
+	run -0 node_leaderctl "$l" status
+	[[ "$output" == *"this node:   $((l - 1)), leader"* ]]
+	run -0 node_leaderctl 1 --json status
+	jq -e '.lock == "none" and (.candidates | length) == 3 and .lease_ms == 300' <<<"$output"
+	sleep 1
+	one_leader
+	run -0 check_traces
+}
+
+@test "leaderd: 7 nodes elect exactly one leader" {
+	ld_cluster 7
+	wait_for 30 one_leader
+	sleep 1
+	one_leader
+	run -0 check_traces
+}
+
+@test "leaderd: shoal status says so when leaderd is not running" {
+	ld_cluster 3
+	wait_for 20 one_leader
+	s6-svc -d "$(node_run 2)/scan/leaderd"
+	wait_for 10 bash -c "! s6-svok $(node_run 2)/scan/leaderd || [ \"\$(s6-svstat -o up $(node_run 2)/scan/leaderd)\" = false ]"
+	run -0 node_shoal 2 status
+	[[ "$output" == *"Leader: unknown (leaderd not running)"* ]]
+	s6-svc -u "$(node_run 2)/scan/leaderd"
+}
+
+@test "leaderd: a crashed leader is replaced" {
+	ld_cluster 3
+	wait_for 20 one_leader
+	old=$(one_leader)
+	cluster_kill "$old"
+	wait_for 20 one_leader_not "$old" $(others "$old")
+	cluster_start "$old"
+	wait_for 20 cluster_connected
+	wait_for 20 one_leader
+	run -0 check_traces
+}
+
+@test "leaderd: a killed leaderd (SIGKILL) is replaced, and leads no more after its restart" {
+	ld_cluster 3
+	wait_for 20 one_leader
+	old=$(one_leader)
+	kill -KILL "$(node_daemon_pid "$old" leaderd)"
+	wait_for 20 one_leader_not "$old"
+	run -0 check_traces
+}
+
+@test "leaderd: a frozen leader is replaced (lock none); thawed, nothing it sends is acted on" {
+	ld_cluster 3
+	wait_for 20 one_leader
+	old=$(one_leader)
+	cluster_freeze "$old"
+	wait_for 20 one_leader_not "$old" $(others "$old")
+	cluster_thaw "$old"
+	wait_for 20 cluster_connected
+	wait_for 20 one_leader
+	sleep 1
+	run -0 check_traces
+	echo "$output"
+}
+
+@test "leaderd: a hung leaderd on a live node is replaced" {
+	ld_cluster 3
+	wait_for 20 one_leader
+	old=$(one_leader)
+	pid=$(node_daemon_pid "$old" leaderd)
+	kill -STOP "$pid"
+	wait_for 20 one_leader_not "$old" $(others "$old")
+	kill -CONT "$pid"
+	wait_for 20 one_leader
+	sleep 1
+	run -0 check_traces
+}
+
+@test "leaderd: a stopped leader steps down, and a banned one" {
+	ld_cluster 3
+	wait_for 20 one_leader
+	old=$(one_leader)
+	node_memberctl "$old" stop
+	wait_for 20 one_leader_not "$old" $(others "$old")
+	node_memberctl "$old" continue
+	wait_for 20 one_leader
+	second=$(one_leader)
+	node_memberctl 1 -n $((second - 1)) ban 60
+	wait_for 20 one_leader_not "$second" $(others "$second")
+	node_memberctl 1 -n $((second - 1)) unban
+	wait_for 20 one_leader
+	run -0 check_traces
+}
+
+@test "leaderd: leaderctl elect starts a new term" {
+	ld_cluster 3
+	wait_for 20 one_leader
+	before=$(leader_seen_by 2)
+	run -0 node_leaderctl 2 elect
+	newer() {
+		local now
+		now=$(leader_seen_by 2) && one_leader >/dev/null && [ "${now#* }" -gt "${before#* }" ]
+	}
+	wait_for 20 newer
+	run -0 check_traces
+}
+
+@test "leaderd: a node with leader capability = no never leads" {
+	cluster_create 3
+	for i in 1 2 3; do
+		printf '[membership]\nhealth monitor = none\n[leadership]\nlease = 300\n' >>"$(node_conf "$i")"
+	done
+	printf '[cluster]\nleader capability = no\n' >>"$(node_conf 1)"
+	cluster_start
+	wait_for 20 cluster_connected
+	wait_for 20 one_leader
+	[ "$(one_leader)" != 1 ]
+	old=$(one_leader)
+	cluster_kill "$old"
+	wait_for 20 one_leader_not "$old" $(others "$old")
+	[ "$(one_leader $(others "$old"))" != 1 ]
+	run -0 check_traces
+}
+
+@test "leaderd: lock file: one leader; a frozen leader is replaced and fenced out" {
+	ld_cluster 3 "file:/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
+	wait_for 20 one_leader
+	old=$(one_leader)
+	run -0 node_leaderctl "$old" --json status
+	jq -e '.lock_state == "held"' <<<"$output"
+	cluster_freeze "$old"
+	wait_for 20 one_leader_not "$old" $(others "$old")
+	cluster_thaw "$old"
+	wait_for 20 cluster_connected
+	wait_for 20 one_leader
+	sleep 1
+	run -0 check_traces
+	rm -f "/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
+}
+
+@test "leaderd: lock file: a SIGKILLed leaderd leaves no helper, and is replaced" {
+	ld_cluster 3 "file:/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
+	wait_for 20 one_leader
+	old=$(one_leader)
+	pid=$(node_daemon_pid "$old" leaderd)
+	helpers=$(pgrep -P "$pid" || true)
+	[ -n "$helpers" ]
+	kill -KILL "$pid"
+	for h in $helpers; do wait_for 10 bash -c "! kill -0 $h"; done
+	wait_for 20 one_leader_not "$old"
+	run -0 check_traces
+	rm -f "/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
+}
+
+@test "leaderd: a hung leaderd is replaced with lock file" {
+	ld_cluster 3 "file:/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
+	wait_for 20 one_leader
+	old=$(one_leader)
+	pid=$(node_daemon_pid "$old" leaderd)
+	kill -STOP "$pid"
+	wait_for 20 one_leader_not "$old" $(others "$old")
+	kill -CONT "$pid"
+	wait_for 20 one_leader
+	sleep 1
+	run -0 check_traces
+	rm -f "/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
+}
+
+# A mutex helper with CTDB's contract, on flock(1): 0 and hold, or 1 when contended.
+make_helper() {
+	cat >"$CLUSTER_DIR/helper" <<-EOF
+		#!/bin/sh
+		exec 9>>"$CLUSTER_DIR/mutex"
+		if flock -n 9; then echo 0; exec sleep 100000; fi
+		echo 1
+	EOF
+	chmod +x "$CLUSTER_DIR/helper"
+}
+
+@test "leaderd: lock !COMMAND: one leader; a frozen one keeps the lock and nobody else leads" {
+	cluster_create 3
+	make_helper
+	for i in 1 2 3; do
+		printf '[cluster]\ncluster lock = !%s\n[membership]\nhealth monitor = none\n[leadership]\nlease = 300\n' \
+			"$CLUSTER_DIR/helper" >>"$(node_conf "$i")"
+	done
+	cluster_start
+	wait_for 20 cluster_connected
+	wait_for 20 one_leader
+	old=$(one_leader)
+	cluster_freeze "$old"
+	for i in $(others "$old"); do wait_for 20 no_leader_at "$i"; done
+	sleep 2
+	for i in $(others "$old"); do no_leader_at "$i"; done
+	cluster_thaw "$old"
+	wait_for 20 cluster_connected
+	wait_for 30 one_leader
+	run -0 check_traces
+}
+
+@test "leaderd: lock !COMMAND: a SIGKILLed leaderd leaves no helper holding the lock" {
+	cluster_create 3
+	make_helper
+	for i in 1 2 3; do
+		printf '[cluster]\ncluster lock = !%s\n[membership]\nhealth monitor = none\n[leadership]\nlease = 300\n' \
+			"$CLUSTER_DIR/helper" >>"$(node_conf "$i")"
+	done
+	cluster_start
+	wait_for 20 cluster_connected
+	wait_for 20 one_leader
+	old=$(one_leader)
+	pid=$(node_daemon_pid "$old" leaderd)
+	helpers=$(pgrep -P "$pid" || true)
+	[ -n "$helpers" ]
+	kill -KILL "$pid"
+	for h in $helpers; do wait_for 10 bash -c "! kill -0 $h"; done
+	wait_for 30 one_leader_not "$old"
+	run -0 check_traces
+}
+
+# helper_case SCRIPT-BODY LOG-TEXT: with a broken helper nobody leads, and the log says why.
+helper_case() {
+	cluster_create 3
+	printf '#!/bin/sh\n%s\n' "$1" >"$CLUSTER_DIR/helper"
+	chmod +x "$CLUSTER_DIR/helper"
+	for i in 1 2 3; do
+		printf '[cluster]\ncluster lock = !%s\n[membership]\nhealth monitor = none\n[leadership]\nlease = 300\n' \
+			"$CLUSTER_DIR/helper" >>"$(node_conf "$i")"
+	done
+	cluster_start
+	wait_for 20 cluster_connected
+	wait_for 20 grep -q "$2" "$(node_run 1)/node.log" "$(node_run 2)/node.log" "$(node_run 3)/node.log"
+	sleep 1
+	for i in 1 2 3; do no_leader_at "$i"; done
+	run -0 check_traces
+}
+
+@test "leaderd: lock !COMMAND: a helper that prints garbage gives no leader" {
+	helper_case 'echo x; exec sleep 1000' "printed garbage"
+}
+
+@test "leaderd: lock !COMMAND: a helper that hangs gives no leader and no hang" {
+	helper_case 'exec sleep 1000' "gave no status in time"
+	node_leaderctl 1 status
+}
+
+@test "leaderd: lock !COMMAND: a helper that exits gives no leader" {
+	helper_case 'exit 0' "exited without a status"
+}
+
+@test "leaderd: culprit reports lead to a ban that lifts; counts decay" {
+	ld_cluster 3 none '[leadership]\nban culprit count = 2\nrecovery grace period = 3\nrecovery ban period = 4\n'
+	wait_for 20 one_leader
+	l=$(one_leader)
+	victim=$(others "$l" | head -1)
+	vn=$((victim - 1))
+	# Two reports, then the count decays.
+	node_leaderctl "$victim" culprit "$vn" "test one"
+	node_leaderctl "$victim" culprit "$vn" "test two"
+	run -0 node_leaderctl "$l" --json status
+	jq -e --argjson n "$vn" '[.culprits[] | select(.node == $n) | .count] == [2]' <<<"$output"
+	sleep 4
+	node_leaderctl "$victim" culprit "$vn" "test three"
+	run -0 node_leaderctl "$l" --json status
+	jq -e --argjson n "$vn" '[.culprits[] | select(.node == $n) | .count] == [1]' <<<"$output"
+	node_memberctl 1 --json list | jq -e --argjson n "$vn" '.nodes[] | select(.node == $n) | .state | test("BANNED") | not'
+	# Three in a row: banned; the ban lifts on its own.
+	node_leaderctl "$l" culprit "$vn" "test four"
+	node_leaderctl "$l" culprit "$vn" "test five"
+	banned() { node_memberctl 1 --json list | jq -e --argjson n "$vn" '.nodes[] | select(.node == $n) | .state | test("BANNED")'; }
+	not_banned() { ! banned; }
+	wait_for 10 banned
+	wait_for 20 not_banned
+	run -0 check_traces
+}
+
+@test "leaderd: the leader never bans itself on its own report" {
+	ld_cluster 3 none '[leadership]\nban culprit count = 0\n'
+	wait_for 20 one_leader
+	l=$(one_leader)
+	node_leaderctl "$l" culprit $((l - 1)) "myself"
+	sleep 1
+	[ "$(one_leader)" = "$l" ]
+	grep -q "not banning this node" "$(node_run "$l")/node.log"
+}
