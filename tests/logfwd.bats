@@ -15,8 +15,8 @@ setup() {
 	printf '127.0.0.11\n' >"$T/nodes"
 	head -c 32 /dev/urandom >"$T/key"
 	chmod 600 "$T/key"
-	PORT_BASE=$((20000 + (RANDOM % 2000) * 16))
-	UDP_PORT=$((40000 + RANDOM % 20000))
+	PORT_BASE=$((10000 + (RANDOM % 1370) * 16)) # below the ephemeral range (32768-)
+	UDP_PORT=$((32000 + RANDOM % 700))
 	location "file:$T/out.log"
 }
 

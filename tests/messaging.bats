@@ -9,7 +9,7 @@ setup() {
 	MT=$TBIN/tools/msgtool
 	T=$(mktemp -d /tmp/msg.XXXXXX)
 	PIDS=()
-	PORT_BASE=$((20000 + (RANDOM % 2000) * 16))
+	PORT_BASE=$((10000 + (RANDOM % 1370) * 16)) # below the ephemeral range (32768-)
 	printf '127.0.0.11\n127.0.0.12\n127.0.0.13\n' >"$T/nodes"
 	head -c 32 /dev/urandom >"$T/key"
 	chmod 600 "$T/key"

@@ -50,7 +50,7 @@ cluster_create() {
 	# Short: socket paths under <run dir>/sock/ must fit in 108 bytes.
 	CLUSTER_DIR=$(mktemp -d /tmp/shc.XXXXXX) || return 1
 	CLUSTER_N=$n
-	local port=$(((20000 + RANDOM % 30000) / 16 * 16))
+	local port=$(((10000 + RANDOM % 22000) / 16 * 16)) # below the ephemeral range (32768-)
 	head -c 32 /dev/urandom >"$CLUSTER_DIR/key"
 	chmod 600 "$CLUSTER_DIR/key"
 	for ((i = 1; i <= n; i++)); do

@@ -129,7 +129,7 @@ ns_cluster_create() {
 	NS_N=$n
 	CLUSTER_DIR=$(mktemp -d /tmp/shn.XXXXXX) || return 1
 	CLUSTER_N=$n
-	port=$(((20000 + RANDOM % 30000) / 16 * 16))
+	port=$(((10000 + RANDOM % 22000) / 16 * 16)) # below the ephemeral range (32768-)
 	head -c 32 /dev/urandom >"$CLUSTER_DIR/key"
 	chmod 600 "$CLUSTER_DIR/key"
 	echo "$NS_PFX" >"$CLUSTER_DIR/netns"
