@@ -113,14 +113,14 @@ static void health_done(struct msg_ctx *m, int status, const struct msg_in *in, 
 static void sync_health(struct leaderd *ld)
 {
 	bool want = compute_partitioned(ld);
-	if (want != ld->partitioned && now_ns() >= ld->started + PARTITION_GRACE) {
+	if (want != ld->partitioned && now_ns() >= ld->grace_from + PARTITION_GRACE) {
 		log_notice("%s: %u of %u nodes reached", want ? "partitioned" : "no longer partitioned",
 		           ld->reachable, ld->total);
 	}
 	ld->partitioned = want;
 	/* Right after a start memberd has not met its peers yet: that is no partition. */
 	if (!ld->have_view || ld->health_pending || want == ld->self_partitioned_in_view ||
-	    (want && now_ns() < ld->started + PARTITION_GRACE))
+	    (want && now_ns() < ld->grace_from + PARTITION_GRACE))
 		return;
 	struct proto_member_set op = {
 		.node = ld->self,
@@ -570,6 +570,10 @@ void election_elect(struct leaderd *ld, const struct msg_in *in)
 
 void election_view(struct leaderd *ld, const struct proto_view *v)
 {
+	/* A restarted memberd has not met its peers yet either (see sync_health). */
+	if (ld->have_view && v->incarnation != ld->view_incarnation)
+		ld->grace_from = now_ns();
+	ld->view_incarnation = v->incarnation;
 	ld->have_view = true;
 	ld->view = v->view;
 	ld->nnodes = (unsigned)(v->nodes_count < CONF_MAX_NODES ? v->nodes_count : CONF_MAX_NODES);
@@ -736,6 +740,7 @@ void election_start(struct leaderd *ld)
 {
 	uint64_t now = now_ns();
 	ld->started = now;
+	ld->grace_from = now;
 	ld->leader = NODE_NONE;
 	ld->no_leader_since = now;
 	ld->quiet_until = now + ld->lease_drift;

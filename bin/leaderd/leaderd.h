@@ -59,6 +59,8 @@ struct leaderd {
 	/* the membership view */
 	bool have_view;
 	uint64_t view;
+	uint64_t view_incarnation; /* memberd's: a new one restarts the partition grace */
+	uint64_t grace_from;     /* no `partitioned` reason within 3 s of this (a start) */
 	unsigned nnodes;
 	struct node_state node[CONF_MAX_NODES];
 	uint32_t cand[CONF_MAX_NODES];

@@ -24,8 +24,8 @@
 #   BENCH loopback_<N>_detect_median_ms V ms    crash (SIGKILL of the last node's tree)
 #   BENCH loopback_<N>_detect_p99_ms V ms
 #   BENCH loopback_<N>_flaps V count            survivors' flaps of each other
-# RUNS is 10; SHOAL_BENCH_QUICK=1 makes it 3 (loopback detection: 5, quick 2). p99 is the
-# nearest-rank percentile (of 10 runs: the slowest). Everything started is stopped by pid on
+# Runs: 10 quiet, 5 busy, 3 loopback; SHOAL_BENCH_QUICK=1: 3, 3, 2. p99 is the nearest-rank
+# percentile (of 10 runs or fewer: the slowest). Everything started is stopped by pid on
 # exit, also on failure or interruption; the namespaces are removed.
 set -u
 : "${SHOAL_BUILD:?set SHOAL_BUILD to a build directory}"
@@ -37,10 +37,15 @@ source "$tests/lib/common.bash"
 source "$tests/cluster/netns.bash"
 
 HOGS=()
+# Runs per kind of failure: quiet, busy (CPU hogs), loopback. The issue asks for 10; the
+# whole bench must stay within ~5 minutes on a 2-core machine, so the busy and loopback
+# series are shorter.
 RUNS=10
-LRUNS=5
+BRUNS=5
+LRUNS=3
 if [ "${SHOAL_BENCH_QUICK:-0}" = 1 ]; then
 	RUNS=3
+	BRUNS=3
 	LRUNS=2
 fi
 
@@ -223,7 +228,7 @@ netns_bench() {
 	local kind
 	for kind in crash freeze cut; do runs netns "$kind" "$RUNS" 3 1 2; done
 	start_hogs
-	for kind in crash freeze cut; do runs netns_busy "$kind" "$RUNS" 3 1 2; done
+	for kind in crash freeze cut; do runs netns_busy "$kind" "$BRUNS" 3 1 2; done
 	stop_hogs
 	# The cuts and freezes were ours: the flap check has nothing to say about node 3.
 	cluster_flap_exempt_node 3
@@ -284,12 +289,21 @@ loopback_bench() {
 	echo "BENCH loopback_${n}_formation_ms $((max - t0)) ms"
 	echo "BENCH loopback_${n}_convergence_ms $((max - last)) ms"
 	wait_for 30 all_complete || die "$n nodes: views not complete"
-	# Heartbeats received, per node per second, over 3 s of a formed idle cluster.
-	local a=0 b=0 secs=3
-	for ((i = 1; i <= n; i++)); do a=$((a + $(node_memberctl "$i" --json stats | jq .heartbeats_rx))); done
-	sleep "$secs"
-	for ((i = 1; i <= n; i++)); do b=$((b + $(node_memberctl "$i" --json stats | jq .heartbeats_rx))); done
-	echo "BENCH loopback_${n}_heartbeats_rx_per_node_per_s $(((b - a) / n / secs)) msg/s"
+	# Heartbeats received, per node per second, in a formed idle cluster: each node's own
+	# counter over its own interval (asking 64 nodes one after the other takes seconds).
+	local a=() ta=() rate=0 b tb
+	for ((i = 1; i <= n; i++)); do
+		ta[i]=$(now_ms)
+		a[i]=$(node_memberctl "$i" --json stats | jq .heartbeats_rx) || die "stats of node $i"
+	done
+	sleep 3
+	for ((i = 1; i <= n; i++)); do
+		tb=$(now_ms)
+		b=$(node_memberctl "$i" --json stats | jq .heartbeats_rx) || die "stats of node $i"
+		rate=$((rate + (b - a[i]) * 1000 / (tb - ta[i])))
+	done
+	echo "# loopback_${n}: expected $(((n - 1) * 1000 / ${CLUSTER_KEEPALIVE_MS:-100})) msg/s per node ((N-1) peers, one heartbeat per interval)"
+	echo "BENCH loopback_${n}_heartbeats_rx_per_node_per_s $((rate / n)) msg/s"
 	runs "loopback_${n}" crash "$LRUNS" "$n" $(seq 1 $((n - 1)))
 	parallel_stop
 	cluster_teardown >&2 || die "cluster_teardown ($n nodes)"
