@@ -8,25 +8,6 @@ bats_require_minimum_version 1.5.0
 load lib/common
 load cluster/lib
 
-# leaderd's service directory waits in contrib/leaderd.svc until it joins svc/ (see the
-# README there): this suite runs a copy of svc/ with it added, so it never changes the tree.
-setup_file() {
-	local d=$BATS_FILE_TMPDIR/svc
-	mkdir -p "$d"
-	cp -a "$SHOAL_TOP/svc/." "$d/"
-	if [ ! -d "$d/leaderd" ]; then
-		mkdir "$d/leaderd"
-		cp -a "$SHOAL_TOP/contrib/leaderd.svc/run" "$SHOAL_TOP/contrib/leaderd.svc/finish" \
-			"$SHOAL_TOP/contrib/leaderd.svc/notification-fd" \
-			"$SHOAL_TOP/contrib/leaderd.svc/timeout-finish" "$d/leaderd/"
-	fi
-	export SHOAL_SVC_DIR=$d
-}
-
-setup() {
-	export SHOAL_SVC_DIR=$BATS_FILE_TMPDIR/svc
-}
-
 teardown() {
 	# A leaderd that died at start is the first thing to look at.
 	local f

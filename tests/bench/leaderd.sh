@@ -12,15 +12,7 @@
 set -u
 : "${SHOAL_BUILD:?set SHOAL_BUILD}"
 TOP=$(cd "$(dirname "$0")/../.." && pwd)
-# leaderd's service directory waits in contrib/leaderd.svc (see the README there): run a
-# copy of svc/ with it added.
-SVC=$(mktemp -d /tmp/shoal-bench-svc.XXXXXX)
-cp -a "$TOP/svc/." "$SVC/"
-if [ ! -d "$SVC/leaderd" ]; then
-	mkdir "$SVC/leaderd"
-	for f in run finish notification-fd timeout-finish; do cp -a "$TOP/contrib/leaderd.svc/$f" "$SVC/leaderd/"; done
-fi
-export SHOAL_SVC_DIR=$SVC
+export SHOAL_SVC_DIR=$TOP/svc
 BATS_TEST_DIRNAME=$TOP/tests
 # shellcheck source=/dev/null
 . "$TOP/tests/lib/common.bash"
@@ -30,7 +22,7 @@ REPS=${LD_BENCH_REPS:-10}
 SIZES=${LD_BENCH_SIZES:-3 16}
 LOCKFILE=
 
-trap 'cluster_teardown >/dev/null 2>&1; [ -n "$LOCKFILE" ] && rm -f "$LOCKFILE"; rm -rf "$SVC"' EXIT
+trap 'cluster_teardown >/dev/null 2>&1; [ -n "$LOCKFILE" ] && rm -f "$LOCKFILE"' EXIT
 
 leaderctl_json() { "$CLUSTER_BIN/leaderctl" -c "$(node_conf "$1")" -t 1000 --json status; }
 
