@@ -1,0 +1,135 @@
+#!/usr/bin/env bats
+# leaderd across network partitions (root only: the namespace cluster of
+# tests/cluster/netns.bash), with cluster lock `none` (majority votes) and `file:` (a lease
+# on storage every node shares): 2+1 with the leader alone, 2+1 with a follower alone,
+# 1+1+1, and a one-way cut of the leader; then heal. A node that reaches no majority never
+# leads and says it is partitioned; the majority side has one leader; healing converges on
+# one leader; and every test ends with the interval check of tests/cluster/leadercheck.py
+# (no two leaders at once, terms never shrink, nothing from an old leader acted on).
+# Deadlines are generous and no test asserts a duration.
+bats_require_minimum_version 1.5.0
+load lib/common
+load cluster/netns
+load cluster/leader
+
+LOCKFILE=
+
+setup() {
+	require_root
+}
+
+teardown() {
+	ns_teardown
+	[ -z "$LOCKFILE" ] || rm -f "$LOCKFILE"
+}
+
+# lp_cluster LOCK: 3 nodes with a 300 ms lease, connected, one leader.
+lp_cluster() {
+	local i
+	ns_cluster_create 3
+	for ((i = 1; i <= 3; i++)); do
+		printf '[cluster]\ncluster lock = %s\n[leadership]\nlease = 300\n' "$1" >>"$(node_conf "$i")"
+	done
+	ns_cluster_start
+	wait_for 20 cluster_connected
+	wait_for 20 one_leader
+}
+
+lock_of() {
+	case $1 in
+	none) echo none ;;
+	file) LOCKFILE=/tmp/shoal-lp-lock-$$-$BATS_TEST_NUMBER; echo "file:$LOCKFILE" ;;
+	esac
+}
+
+# not_leading i: node i neither leads nor follows anyone.
+not_leading() {
+	local out
+	out=$(node_leaderctl "$1" -t 1000 --json status) || return 1
+	jq -e '.role != "leader" and (.has_leader | not)' <<<"$out" >/dev/null
+}
+
+# partitioned i: node i's leaderd says so, and memberd carries the health reason.
+partitioned() {
+	node_leaderctl "$1" -t 1000 --json status | jq -e '.partitioned' >/dev/null &&
+		node_memberctl "$1" -t 1000 --json status |
+		jq -e --argjson n "$(node_number "$1")" '.nodes[] | select(.node == $n) | .health | index("partitioned")' >/dev/null
+}
+
+not_partitioned() {
+	node_leaderctl "$1" -t 1000 --json status | jq -e '.partitioned | not' >/dev/null
+}
+
+healed() {
+	ns_heal
+	wait_for 30 cluster_connected
+	wait_for 20 one_leader
+	sleep 1
+	one_leader >/dev/null
+	local i
+	for i in 1 2 3; do wait_for 10 not_partitioned "$i"; done
+	run -0 check_traces
+}
+
+leader_alone() {
+	lp_cluster "$(lock_of "$1")"
+	local old
+	old=$(one_leader)
+	ns_partition "$(others "$old" | xargs)" "$old"
+	wait_for 20 one_leader_not "$old" $(others "$old")
+	wait_for 10 not_leading "$old"
+	wait_for 10 partitioned "$old"
+	sleep 1
+	one_leader_not "$old" $(others "$old") >/dev/null
+	not_leading "$old"
+	healed
+}
+
+follower_alone() {
+	lp_cluster "$(lock_of "$1")"
+	local l f before
+	l=$(one_leader)
+	f=$(others "$l" | head -1)
+	before=$(leader_seen_by "$l")
+	ns_partition "$(others "$f" | xargs)" "$f"
+	wait_for 10 partitioned "$f"
+	wait_for 10 not_leading "$f"
+	sleep 1
+	# The majority side keeps its leader and its term.
+	[ "$(one_leader $(others "$f"))" = "$l" ]
+	[ "$(leader_seen_by "$l")" = "$before" ]
+	healed
+}
+
+each_alone() {
+	lp_cluster "$(lock_of "$1")"
+	ns_partition "1" "2" "3"
+	local i
+	for i in 1 2 3; do wait_for 10 partitioned "$i"; done
+	for i in 1 2 3; do wait_for 10 not_leading "$i"; done
+	sleep 1
+	for i in 1 2 3; do not_leading "$i"; done
+	healed
+}
+
+leader_oneway() {
+	lp_cluster "$(lock_of "$1")"
+	local old
+	old=$(one_leader)
+	ns_cut_oneway "$old"
+	wait_for 20 one_leader_not "$old" $(others "$old")
+	wait_for 10 not_leading "$old"
+	sleep 1
+	one_leader_not "$old" $(others "$old") >/dev/null
+	not_leading "$old"
+	healed
+}
+
+@test "leaderpart: lock none: the leader alone (2+1) stops; the two elect one; heal" { leader_alone none; }
+@test "leaderpart: lock none: a follower alone (2+1): the leader keeps its term; heal" { follower_alone none; }
+@test "leaderpart: lock none: 1+1+1: nobody leads; heal" { each_alone none; }
+@test "leaderpart: lock none: a one-way cut of the leader: replaced; heal" { leader_oneway none; }
+@test "leaderpart: lock file: the leader alone (2+1) stops; the two elect one; heal" { leader_alone file; }
+@test "leaderpart: lock file: a follower alone (2+1): the leader keeps its term; heal" { follower_alone file; }
+@test "leaderpart: lock file: 1+1+1: nobody leads; heal" { each_alone file; }
+@test "leaderpart: lock file: a one-way cut of the leader: replaced; heal" { leader_oneway file; }
