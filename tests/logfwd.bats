@@ -109,6 +109,12 @@ start_rsyslog() {
 	wait_for 5 sh -c "ss -uln | grep -q ':$UDP_PORT '"
 }
 
+@test "logfwd: unit tests of the shared-memory ring (tests/unit/logring_test)" {
+	run "$TBIN/unit/logring_test"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
 @test "logfwd: a daemon logs to stderr until logfwd is up, then to the file" {
 	bg memberd memberd -c "$T/conf"
 	wait_for 5 grep -q 'ready' "$T/memberd.err"
@@ -188,7 +194,7 @@ start_rsyslog() {
 	start=$(date +%s%N)
 	run status_json
 	[ "$status" -eq 0 ]
-	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 1000 ]
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 2000 ]
 	echo "$output" | jq -e '.blocked_ms > 0 and .queued == .queue_max'
 	before=$(echo "$output" | jq '.sources[] | select(.service == "e1") | .received')
 	sleep 1
@@ -199,15 +205,66 @@ start_rsyslog() {
 	wait_for 10 grep -q 'logfwd\[[0-9]*\]: [0-9]* log records dropped: the target did not keep up' "$T/fifo.out"
 }
 
-@test "logfwd: a sender counts what it drops while logfwd is gone and reports it" {
+# seqs NAME: the seq numbers of NAME's notice records in the file, sorted.
+seqs() {
+	grep -o -E "$1\[[0-9]+\]: seq=[0-9]+" "$T/out.log" | sed 's/.*seq=//' | sort -n
+}
+
+# no_gap NAME: NAME's records in the file are seq=0..max, each once.
+no_gap() {
+	local n max
+	n=$(seqs "$1" | uniq | wc -l)
+	max=$(seqs "$1" | tail -1)
+	echo "$1: $n records, last seq=$max"
+	[ "$n" -gt 0 ] && [ "$n" = $((max + 1)) ] && [ "$(seqs "$1" | wc -l)" = "$n" ]
+}
+
+@test "logfwd: what a daemon logs while logfwd restarts waits in its ring: nothing lost" {
 	start_logfwd
 	emit e1 -i 5
-	wait_for 5 grep -q 'seq=5' "$T/out.log"
+	wait_for 5 grep -q 'seq=5$' "$T/out.log"
+	kill -TERM "$(cat "$T/logfwd.pid")"
+	sleep 0.5
+	start_logfwd
+	wait_for 5 sh -c "[ \$(grep -c 'e1.*seq=' '$T/out.log') -gt 150 ]"
+	kill -TERM "$(cat "$T/e1.pid")"
+	wait_for 5 sh -c "! kill -0 $(cat "$T/e1.pid") 2>/dev/null"
+	# The ring of a process that has ended is drained and removed.
+	wait_for 5 sh -c "! ls '$T/run/logring' | grep -q '^e1\.'"
+	no_gap e1
+	! grep -q 'log records dropped' "$T/out.log"
+	[ ! -s "$T/e1.err" ]
+}
+
+@test "logfwd: the last records of a daemon killed while logfwd is stopped are delivered" {
+	start_logfwd
+	emit e2 -i 2
+	wait_for 5 grep -q 'e2.*seq=5$' "$T/out.log"
+	kill -STOP "$(cat "$T/logfwd.pid")"
+	sleep 0.3
+	kill -KILL "$(cat "$T/e2.pid")"
+	before=$(seqs e2 | tail -1)
+	kill -CONT "$(cat "$T/logfwd.pid")"
+	wait_for 5 sh -c "! ls '$T/run/logring' | grep -q '^e2\.'"
+	after=$(seqs e2 | tail -1)
+	echo "last seq in the file: $before when stopped, $after once drained"
+	[ "$after" -gt $((before + 20)) ]
+	no_gap e2
+}
+
+@test "logfwd: a sender counts what it drops while logfwd is gone and its ring is full" {
+	start_logfwd
+	# 100 records of 1 kB every 5 ms: the 256 kB ring is full within a few ticks.
+	emit e1 -i 5 -n 100 -z 1000
+	wait_for 5 grep -q 'seq=5 ' "$T/out.log"
 	kill -TERM "$(cat "$T/logfwd.pid")"
 	sleep 0.5
 	start_logfwd
 	wait_for 5 grep -q 'e1\[[0-9]*\]: [0-9]* log records dropped before this one' "$T/out.log"
-	n=$(grep -o 'e1\[[0-9]*\]: [0-9]* log records dropped before' "$T/out.log" | tail -1 | sed 's/.*: \([0-9]*\) log.*/\1/')
+	# Drops may come in several runs (the ring fills again while logfwd catches up): all of
+	# them are reported.
+	n=$(grep -o 'e1\[[0-9]*\]: [0-9]* log records dropped before' "$T/out.log" | sed 's/.*: \([0-9]*\) log.*/\1/' | awk '{ s += $1 } END { print s }')
+	echo "reported dropped: $n"
 	[ "$n" -gt 20 ]
 	status_json | jq -e '.sources[] | select(.service == "e1") | .dropped_sender > 20'
 	# records went nowhere else: not to the sender's stderr
@@ -276,7 +333,7 @@ start_rsyslog() {
 	start=$(date +%s%N)
 	run status_json
 	[ "$status" -eq 0 ]
-	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 1000 ]
+	[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 2000 ]
 	echo "$output" | jq -e '.blocked_ms > 0'
 	kill -CONT "$(cat "$T/rsyslog.pid")"
 	wait_for 10 grep -q 'app=logfwd .*log records dropped: the target did not keep up' "$T/rs/out.log"

@@ -3,6 +3,7 @@
  *
  *   main.c     wiring: the daemon skeleton, dispatch, SIGHUP
  *   sources.c  per-source counters, the per-daemon levels (log-levels), status replies
+ *   rings.c    the processes' shared-memory rings (lib/log/ring.c): drained on a poke
  *   writer.c   the bounded queue and the writer thread (the only place that may block)
  *   targets.c  the targets: file, stderr, syslog(3), RFC 3164 and RFC 5424 formatting
  *
@@ -101,6 +102,19 @@ struct source {
 	uint64_t received, dropped_sender, dropped_queue;
 };
 
+/* ---- rings.c ---- */
+
+#define RINGS_MAX 128
+
+struct ring_src {
+	struct log_ring r;
+	char path[PATH_MAX];
+	char service[MSG_SERVICE_MAX];
+	int pidfd;                 /* readable once the producer has exited */
+	ev_io gone;
+	bool used;
+};
+
 struct logfwd {
 	struct daemon d;
 	struct writer w;
@@ -110,7 +124,18 @@ struct logfwd {
 	uint64_t remote_refused;   /* log_record from another node */
 	struct log_levels levels;
 	char levels_path[PATH_MAX];
+	struct ring_src rings[RINGS_MAX];
+	char ring_dir[PATH_MAX];
+	ev_timer ring_poll;        /* runs while records keep coming */
+	uint64_t rings_corrupt;
 };
+
+/* Maps the rings already in <run dir>/logring (a restart), drains and removes dead ones. */
+void rings_init(struct logfwd *lf);
+/* A log_ring_poke: map the ring if new, drain every ring, poll while records come. */
+void rings_poke(struct logfwd *lf, const struct msg_in *in);
+/* Pushes one record to the writer and counts it for its source. */
+void sources_push(struct logfwd *lf, const char *service, const struct proto_log_record *r);
 
 void sources_record(struct logfwd *lf, const struct msg_in *in);
 void sources_levels_load(struct logfwd *lf);

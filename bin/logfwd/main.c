@@ -17,6 +17,9 @@ static void on_message(struct msg_ctx *m, const struct msg_in *in, void *arg)
 	case PROTO_LOG_RECORD:
 		sources_record(&lf, in);
 		return;
+	case PROTO_LOG_RING_POKE:
+		rings_poke(&lf, in);
+		return;
 	case PROTO_LOG_LEVEL_SET:
 		sources_level_set(&lf, in);
 		return;
@@ -59,6 +62,7 @@ int main(int argc, char **argv)
 		return 111;
 	}
 	msg_set_handler(lf.d.msg, on_message, NULL);
+	rings_init(&lf);
 	ev_signal_init(&sighup, on_sighup, SIGHUP);
 	ev_signal_start(lf.d.loop, &sighup);
 	ev_unref(lf.d.loop);

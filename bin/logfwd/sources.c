@@ -26,10 +26,15 @@ void sources_record(struct logfwd *lf, const struct msg_in *in)
 		lf->remote_refused++;
 		return;
 	}
-	struct source *s = source_get(lf, in->env->src_service);
+	sources_push(lf, in->env->src_service, r);
+}
+
+void sources_push(struct logfwd *lf, const char *service, const struct proto_log_record *r)
+{
+	struct source *s = source_get(lf, service);
 	int level = r->level > LOGL_DEBUG ? LOGL_DEBUG : r->level;
-	int rc = writer_push(&lf->w, r->time_us, level, r->pid, in->env->src_service,
-	                     r->text ? r->text : "", r->dropped);
+	int rc = writer_push(&lf->w, r->time_us, level, r->pid, service, r->text ? r->text : "",
+	                     r->dropped);
 	if (!s) {
 		lf->untracked++;
 		return;

@@ -35,6 +35,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fs/fs.h"
 #include "msg/msg.h"
 
 #define LOG_LINE_MAX 2048 /* a stderr line, its newline included */
@@ -73,6 +74,15 @@ static size_t ring_head, ring_count;
 static atomic_size_t ring_waiting;       /* ring_count, readable without the lock */
 static ev_prepare ring_prep;
 static ev_io ring_io;
+
+/* The shared-memory ring (ring.c): the fast path once logfwd was reached. Threads take
+ * turns by trylock; a thread that finds it taken sends a datagram instead. */
+static pthread_mutex_t shm_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct log_ring shm;
+static atomic_bool shm_on;
+static char shm_path[PATH_MAX + 96];
+static uint8_t shm_poke[512];   /* the log_ring_poke datagram, made once at attach */
+static size_t shm_poke_len;
 
 static bool ring_flush(int fd);
 static void ring_clear(void);
@@ -131,6 +141,78 @@ static void on_levels_changed(struct ev_loop *loop, ev_stat *w, int revents)
 
 /* ---- attach ---- */
 
+/* A forked child shares the mapping but not the parent's lock: it sends datagrams. */
+static void shm_forked(void)
+{
+	atomic_store(&shm_on, false);
+}
+
+static void shm_atfork(void)
+{
+	pthread_atfork(NULL, NULL, shm_forked);
+}
+
+static void shm_attach(const struct conf *c)
+{
+	static atomic_uint serial;
+	static pthread_once_t once = PTHREAD_ONCE_INIT;
+	char dir[PATH_MAX + 16];
+	uint8_t body[400];
+	size_t blen;
+	pthread_once(&once, shm_atfork);
+	snprintf(dir, sizeof dir, "%s/logring", c->run_dir);
+	if (snprintf(shm_path, sizeof shm_path, "%s/%s.%ld.%u", dir, log_service, (long)getpid(),
+	             atomic_fetch_add(&serial, 1)) >= (int)sizeof shm_path || strlen(shm_path) > 255 ||
+	    mkdir_p(dir, 0755) < 0 || log_ring_create(&shm, shm_path, log_service, getpid()) < 0)
+		return; /* datagrams only */
+	struct proto_log_ring_poke p = { .path = shm_path };
+	struct proto_envelope e = {
+		.version = PROTO_VERSION,
+		.src_node = (uint32_t)log_node,
+		.src_service = log_service,
+		.dst_node = (uint32_t)log_node,
+		.dst_service = "logfwd",
+		.type = PROTO_LOG_RING_POKE,
+	};
+	if (proto_log_ring_poke_encode_buf(&p, body, sizeof body, &blen) < 0)
+		goto fail;
+	e.body = (struct proto_bytes){ body, blen };
+	if (proto_envelope_encode_buf(&e, shm_poke, sizeof shm_poke, &shm_poke_len) < 0)
+		goto fail;
+	atomic_store(&shm_on, true);
+	return;
+fail:
+	log_ring_close(&shm);
+	unlink(shm_path);
+}
+
+static void shm_detach(void)
+{
+	atomic_store(&shm_on, false);
+	pthread_mutex_lock(&shm_lock); /* a log call in another thread finishes first */
+	if (shm.h) {
+		/* An empty ring can go; one with records waits for logfwd, which removes it. */
+		if (atomic_load(&shm.h->head) == atomic_load(&shm.h->tail))
+			unlink(shm_path);
+		log_ring_close(&shm);
+	}
+	pthread_mutex_unlock(&shm_lock);
+}
+
+/* Into the ring: 0 stored (and logfwd poked if it sleeps), -1 not (no ring, full, busy). */
+static int to_shm(int fd, const void *body, size_t len)
+{
+	bool poke = false;
+	if (!atomic_load(&shm_on) || pthread_mutex_trylock(&shm_lock) != 0)
+		return -1;
+	int rc = shm.h ? log_ring_put(&shm, body, len, &poke) : -1;
+	if (rc == 0 && poke &&
+	    send(fd, shm_poke, shm_poke_len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+		atomic_store(&shm.h->sleeping, 1); /* not woken: let the next record try again */
+	pthread_mutex_unlock(&shm_lock);
+	return rc;
+}
+
 int log_attach(struct msg_ctx *m, const struct conf *c)
 {
 	int one = 1, sz = LOG_SNDBUF;
@@ -162,6 +244,7 @@ int log_attach(struct msg_ctx *m, const struct conf *c)
 	atomic_store(&log_reached, false);
 	atomic_store(&log_retry_at, 0);
 	atomic_store(&log_fd, fd);
+	shm_attach(c);
 	ev_prepare_init(&ring_prep, on_ring_prepare);
 	ev_prepare_start(log_loop, &ring_prep);
 	ev_unref(log_loop);
@@ -184,6 +267,7 @@ void log_detach(void)
 		}
 		log_loop = NULL;
 	}
+	shm_detach();
 	int fd = atomic_exchange(&log_fd, -1);
 	if (fd >= 0) {
 		/* A last chance for what waits, then it is dropped. */
@@ -335,6 +419,8 @@ static int to_logfwd(int fd, const struct timespec *ts, int level, const char *t
 	};
 	if (proto_log_record_encode_buf(&r, body, sizeof body, &blen) < 0)
 		goto fail;
+	if (atomic_load(&log_reached) && to_shm(fd, body, blen) == 0)
+		return 0;
 	e.body = (struct proto_bytes){ body, blen };
 	if (proto_envelope_encode_buf(&e, dgram, sizeof dgram, &len) < 0)
 		goto fail;
