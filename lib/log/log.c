@@ -8,7 +8,9 @@
  * LOG_LINE_MAX (a record for logfwd: LOG_TEXT_MAX of text) is cut and ends in "...";
  * newlines become spaces, so a record is always one line. A full stderr pipe (EAGAIN) drops the record rather than wait; errno is kept.
  *
- * To logfwd a record is one datagram, a log_record in an envelope from this node and
+ * To logfwd a record goes first into the shared-memory ring (ring.c; to_shm below), once
+ * logfwd was reached. Where the ring is full or another thread holds it, it is one
+ * datagram instead, a log_record in an envelope from this node and
  * service, sent with MSG_DONTWAIT on a connected socket that is never closed while
  * attached (so threads may share it); reconnecting is connect(2) again on the same socket,
  * tried at most every LOG_RETRY_NS while logfwd is gone.
