@@ -74,7 +74,8 @@ ns_exec() {
 
 ns_client_exec() { ip netns exec "$(ns_client)" "$@"; }
 
-# _ns_kill_all NS: SIGKILL, by pid, every process left in namespace NS.
+# _ns_kill_all NS: SIGKILL, by pid, every process left in namespace NS. Fails if there was
+# any (the caller decides whether that is an error).
 _ns_kill_all() {
 	local p left=0
 	for p in $(ip netns pids "$1" 2>/dev/null); do
@@ -88,7 +89,7 @@ _ns_delete() {
 	local ns
 	for ns in "$@"; do
 		[ -e "/run/netns/$ns" ] || continue
-		_ns_kill_all "$ns"
+		_ns_kill_all "$ns" || :
 		ip netns del "$ns" 2>/dev/null
 	done
 }
