@@ -83,6 +83,11 @@ echo "BENCH log_call_burst_p99 $(pick p99_us <"$T/burst.out") us"
 "$EMIT" -c "$T/conf" -s bench -b 50000 -g 20 -p 100 >"$T/healthy.out"
 echo "BENCH log_call_healthy_p50 $(pick p50_us <"$T/healthy.out") us"
 echo "BENCH log_call_healthy_p99 $(pick p99_us <"$T/healthy.out") us"
+# The raw reference, same rate: formatting the text into a buffer and nothing else.
+"$EMIT" -c "$T/conf" -s bench -b 50000 -g 20 -p 100 -r >"$T/raw.out"
+echo "BENCH log_call_raw_format_p50 $(pick p50_us <"$T/raw.out") us"
+echo "BENCH log_call_raw_format_p99 $(pick p99_us <"$T/raw.out") us"
+echo "BENCH log_call_healthy_p99_vs_raw $(awk -v a="$(pick p99_us <"$T/healthy.out")" -v b="$(pick p99_us <"$T/raw.out")" 'BEGIN { printf "%.1f", a / b }') x"
 stop_logfwd
 
 # 3. The target blocked: a FIFO whose reader stopped once the pipe filled.
