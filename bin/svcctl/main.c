@@ -1,4 +1,5 @@
 /* svcctl: the thin client of svcd. Parse, one request with a deadline, print. */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,9 @@ static void usage(FILE *f)
 	        "  list                   the scripts of the events directory, enabled or not\n"
 	        "  enable SCRIPT          make SCRIPT executable: it runs from the next event on\n"
 	        "  disable SCRIPT         clear SCRIPT's execute bits (kept across restarts)\n"
+	        "  hook [NAME=VALUE...]   run the hooks of [events] hook directory with these\n"
+	        "                         variables added to their environment, as ipd does on\n"
+	        "                         each change of its addresses (returns at once)\n"
 	        "\n"
 	        "Events and their arguments:\n"
 	        "  init, setup, startup   svcd's start: startup is retried until it succeeds\n"
@@ -297,6 +301,23 @@ static int cmd_enable(struct cli *c, const char *cmd, const char *script, bool e
 	return print_scripts_list(c, r.body);
 }
 
+static int cmd_hook(struct cli *c, int argc, char **argv)
+{
+	if (argc > 32)
+		cli_fatal(c, EXIT_USAGE, "hook: at most 32 variables");
+	for (int i = 0; i < argc; i++) {
+		const char *eq = strchr(argv[i], '=');
+		if (!eq || eq == argv[i] || strlen(argv[i]) > 512)
+			cli_fatal(c, EXIT_USAGE, "hook: expected NAME=VALUE (at most 512 bytes), got \"%s\"", argv[i]);
+	}
+	cli_connect(c);
+	struct proto_svc_hook q = { .env = (const char **)argv, .env_count = (size_t)argc };
+	struct msg_addr to = { .node = msg_self_node(c->msg), .service = "svcd" };
+	if (msg_send(c->msg, &to, PROTO_SVC_HOOK, &q) < 0)
+		cli_fatal(c, EXIT_SYSTEM, "unable to send the hook to svcd: %s", strerror(errno));
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
@@ -336,6 +357,8 @@ int main(int argc, char **argv)
 		if (n != 1)
 			cli_fatal(&c, EXIT_USAGE, "%s: expected one script name (%s SCRIPT)", cmd, cmd);
 		rc = cmd_enable(&c, cmd, args[0], cmd[0] == 'e');
+	} else if (strcmp(cmd, "hook") == 0) {
+		rc = cmd_hook(&c, n, args);
 	} else {
 		cli_fatal(&c, EXIT_USAGE, "unknown command \"%s\" (see svcctl --help)", cmd);
 	}

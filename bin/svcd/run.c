@@ -278,7 +278,7 @@ int run_start(struct run *r, struct ev_loop *loop)
 	for (size_t i = 0; i < r->n; i++) {
 		struct script_res *s = &r->res[i];
 		memset(s, 0, sizeof *s);
-		snprintf(s->name, sizeof s->name, "%s", list[i].name);
+		memcpy(s->name, list[i].name, sizeof s->name); /* both NAME_MAX_LEN, NUL-terminated */
 		s->status = list[i].enabled ? ST_NOT_RUN : ST_DISABLED;
 	}
 	r->t0 = mono();

@@ -1,0 +1,317 @@
+#!/usr/bin/env bats
+# svcd and svcctl on a loopback cluster (tests/cluster/lib.bash): each node has its own
+# events.d and hooks.d (node_events, node_hooks), empty until a test drops scripts in.
+# Scripts here append "EVENT ARGS" to $SHOAL_EVENTS_DIR/../events.log, so a test reads
+# what ran, in which order, with which arguments. Deadlines are generous.
+bats_require_minimum_version 1.5.0
+load lib/common
+load cluster/lib
+
+teardown() {
+	cluster_teardown
+}
+
+# create N [INTERVAL] [TIMEOUT]: the cluster files, monitors every INTERVAL s (1), events
+# time out after TIMEOUT s (2). No process yet.
+create() {
+	CLUSTER_MONITOR_INTERVAL=${2:-1} CLUSTER_EVENT_TIMEOUT=${3:-2} cluster_create "$1"
+}
+
+evlog() { echo "$CLUSTER_DIR/n$1/events.log"; }
+
+# script i NAME BODY: an executable event script of node i; BODY runs after the line that
+# logs the event and its arguments.
+script() {
+	local f
+	f=$(node_events "$1")/$2
+	printf '#!/bin/sh\necho "$*" >>"$SHOAL_EVENTS_DIR/../events.log"\n%s\n' "$3" >"$f"
+	chmod 755 "$f"
+}
+
+svcctl_n() {
+	local i=$1
+	shift
+	svcctl -c "$(node_conf "$i")" "$@"
+}
+
+# svc_json i FILTER: jq -e FILTER on `svcctl --json status` of node i.
+svc_json() {
+	svcctl_n "$1" -t 1000 --json status | jq -e "$2" >/dev/null
+}
+
+# reason i REASON: node i's own health lists REASON (memberctl's view).
+reason() {
+	node_memberctl "$1" -t 1000 --json list |
+		jq -e --argjson n "$(node_number "$1")" --arg r "$2" \
+			'[.nodes[] | select(.node == $n) | .health | index($r)] | .[0] != null' >/dev/null
+}
+no_reason() {
+	node_memberctl "$1" -t 1000 --json list >/dev/null && ! reason "$@"
+}
+
+# log_lines i: the events of node i's log, one word each, duplicates of monitor folded.
+events_seen() { awk '{print $1}' "$(evlog "$1")" 2>/dev/null | uniq | tr '\n' ' '; }
+
+@test "svcd: init, setup, startup, then a monitor at once, then periodic monitors; no scripts are fine" {
+	create 2 1
+	script 1 10.log ""
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running"'
+	wait_for 20 svc_json 2 '.state == "running"'
+	wait_for 10 bash -c "[ \$(grep -c '^monitor' $(evlog 1)) -ge 3 ]"
+	run events_seen 1
+	[[ "$output" == "init setup startup monitor "* ]]
+	# Node 2 has no scripts: every event succeeds with none.
+	run -0 svcctl_n 2 --json status
+	jq -e '.events.monitor.ok and (.events.monitor.scripts | length) == 0 and .events.startup.ok' <<<"$output"
+	run -0 svcctl_n 1 status
+	[[ "$output" == *"state:    running"* ]]
+	[[ "$output" == *"10.log"*"OK"* ]]
+	wait_for 10 no_reason 1 "not yet monitored"
+	wait_for 10 no_reason 2 "not yet monitored"
+}
+
+@test "svcd: startup is retried until it succeeds; the node stays 'not yet monitored' until then" {
+	create 1 1
+	# Fails twice, then succeeds.
+	script 1 20.flaky 'if [ "$1" = startup ]; then
+	c=$(cat "$SHOAL_EVENTS_DIR/../count" 2>/dev/null || echo 0)
+	echo $((c + 1)) >"$SHOAL_EVENTS_DIR/../count"
+	[ "$c" -ge 2 ] || { echo "not yet ($c)"; exit 1; }
+fi'
+	cluster_start
+	wait_for 10 svc_json 1 '.state == "startup" and .events.startup.ok == false'
+	run -0 svcctl_n 1 status startup
+	[[ "$output" == *"20.flaky"*"FAILED"*"(exit 1)"* ]]
+	[[ "$output" == *"| not yet ("* ]]
+	reason 1 "not yet monitored"
+	wait_for 20 svc_json 1 '.state == "running"'
+	wait_for 10 no_reason 1 "not yet monitored"
+	[ "$(grep -c '^startup' "$(evlog 1)")" -eq 3 ]
+	run events_seen 1
+	[[ "$output" == "init setup startup monitor "* ]]
+}
+
+@test "svcd: a failed monitor sets the health reason 'monitor', a passing one clears it" {
+	create 2 1
+	script 1 30.check '[ "$1" != monitor ] || [ ! -e "$SHOAL_EVENTS_DIR/../broken" ] || { echo "service broken"; exit 3; }'
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running" and .healthy'
+	wait_for 10 no_reason 1 "not yet monitored"
+	touch "$CLUSTER_DIR/n1/broken"
+	wait_for 10 reason 1 monitor
+	# Every node sees it, in memberctl status too.
+	wait_for 10 bash -c "memberctl -c $(node_conf 2) -t 1000 --json status | jq -e '.nodes[] | select(.node == 0) | .health | index(\"monitor\")'"
+	run -0 node_memberctl 2 status
+	[[ "$output" == *UNHEALTHY* ]]
+	run -0 svcctl_n 1 --json status monitor
+	jq -e '.healthy == false and .events.monitor.scripts[0].status == "failed" and
+		.events.monitor.scripts[0].exit_code == 3 and .events.monitor.scripts[0].output == "service broken"' <<<"$output"
+	# A reason another source set is left alone.
+	run -0 node_memberctl 1 health "by hand" on
+	rm "$CLUSTER_DIR/n1/broken"
+	wait_for 10 no_reason 1 monitor
+	reason 1 "by hand"
+	run -0 node_memberctl 1 health "by hand" off
+	wait_for 10 bash -c "memberctl -c $(node_conf 2) -t 1000 list | grep -q '^0 .* OK'"
+}
+
+@test "svcd: a hung script times out: its whole process group is killed and the rest do not run" {
+	create 1 60 2
+	script 1 10.hang 'if [ "$1" = takeip ]; then
+	sleep 1000 &
+	echo $! >"$SHOAL_EVENTS_DIR/../bg.pid"
+	echo $$ >"$SHOAL_EVENTS_DIR/../fg.pid"
+	echo "hanging"
+	sleep 1000
+fi'
+	script 1 20.after ""
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running"'
+	run -1 svcctl_n 1 run takeip lo 10.1.2.3 24
+	[[ "$output" == "takeip: TIMEDOUT"* ]]
+	[[ "$output" == *"10.hang"*"TIMEDOUT"*"(signal 9)"* ]]
+	[[ "$output" == *"| hanging"* ]]
+	[[ "$output" == *"20.after"*"NOT_RUN"* ]]
+	local bg fg
+	bg=$(cat "$CLUSTER_DIR/n1/bg.pid")
+	fg=$(cat "$CLUSTER_DIR/n1/fg.pid")
+	wait_for 5 bash -c "! kill -0 $bg 2>/dev/null && ! kill -0 $fg 2>/dev/null"
+	# 20.after logged init..monitor, but not takeip.
+	[ "$(grep -c '^takeip' "$(evlog 1)")" -eq 1 ]
+	svc_json 1 '.events.takeip.ok == false and .events.takeip.scripts[1].status == "not_run"'
+}
+
+@test "svcd: monitor timeouts count as a failure only at the third in a row" {
+	create 1 1 1
+	script 1 10.slow '[ "$1" != monitor ] || [ ! -e "$SHOAL_EVENTS_DIR/../slow" ] || sleep 30'
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running" and .healthy'
+	touch "$CLUSTER_DIR/n1/slow"
+	wait_for 20 svc_json 1 '.monitor_timeouts >= 1 and .monitor_timeouts < 3'
+	no_reason 1 monitor
+	wait_for 20 svc_json 1 '.monitor_timeouts >= 3'
+	wait_for 10 reason 1 monitor
+	rm "$CLUSTER_DIR/n1/slow"
+	wait_for 20 svc_json 1 '.monitor_timeouts == 0 and .healthy'
+	wait_for 10 no_reason 1 monitor
+}
+
+@test "svcd: a failing script stops the event; a non-executable script is skipped" {
+	create 1 60
+	script 1 10.fails '[ "$1" != recovered ] || exit 7'
+	script 1 20.off 'echo "must not run" >"$SHOAL_EVENTS_DIR/../off-ran"'
+	chmod 644 "$(node_events 1)/20.off"
+	script 1 30.last ""
+	# Not event scripts: ignored altogether.
+	script 1 30.last~ ""
+	script 1 README ""
+	script 1 40.x.orig ""
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running"'
+	[ ! -e "$CLUSTER_DIR/n1/off-ran" ]
+	run -0 svcctl_n 1 --json status monitor
+	jq -e '[.events.monitor.scripts[] | .name + "=" + .status] == ["10.fails=ok", "20.off=disabled", "30.last=ok"]' <<<"$output"
+	run -1 svcctl_n 1 run recovered
+	[[ "$output" == "recovered: FAILED"* ]]
+	[[ "$output" == *"10.fails"*"FAILED"*"(exit 7)"* ]]
+	[[ "$output" == *"20.off"*"DISABLED"* ]]
+	[[ "$output" == *"30.last"*"NOT_RUN"* ]]
+	run -0 svcctl_n 1 run startrecovery
+	[[ "$output" == "startrecovery: OK"* ]]
+	run -0 svcctl_n 1 list
+	[[ "$output" == *"20.off"*"disabled"* ]]
+	[[ "$output" != *"README"* && "$output" != *"orig"* && "$output" != *"~"* ]]
+}
+
+@test "svcd: ip events get CTDB's arguments, queued events run in arrival order" {
+	create 1 60
+	script 1 10.ip 'case "$1" in takeip|releaseip|updateip) sleep 0.2 ;; esac'
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running"'
+	svcctl_n 1 run takeip eth1 192.0.2.10 24 &
+	local p1=$!
+	sleep 0.05
+	svcctl_n 1 run releaseip eth1 192.0.2.11 24 &
+	local p2=$!
+	sleep 0.05
+	run -0 svcctl_n 1 --json run updateip eth1 eth2 2001:db8::5 64
+	jq -e '.event == "updateip" and .ok and .scripts[0].name == "10.ip"' <<<"$output"
+	wait "$p1" "$p2"
+	run -0 svcctl_n 1 run ipreallocated
+	run grep -E '^(takeip|releaseip|updateip|ipreallocated)' "$(evlog 1)"
+	[ "${lines[0]}" = "takeip eth1 192.0.2.10 24" ]
+	[ "${lines[1]}" = "releaseip eth1 192.0.2.11 24" ]
+	[ "${lines[2]}" = "updateip eth1 eth2 2001:db8::5 64" ]
+	[ "${lines[3]}" = "ipreallocated" ]
+	svc_json 1 '.events.takeip.args == ["eth1", "192.0.2.10", "24"]'
+}
+
+@test "svcd: hooks run with the environment they were sent, beside events" {
+	create 1 60 10
+	script 1 10.slow '[ "$1" != recovered ] || sleep 2'
+	local h
+	h=$(node_hooks 1)
+	printf '#!/bin/sh\necho "$SHOAL_EVENT ADDR=$ADDR OP=$OP" >>"$SHOAL_EVENTS_DIR/../hooks.log"\n' >"$h/a-log"
+	printf '#!/bin/sh\nexit 1\n' >"$h/b-fails"
+	printf '#!/bin/sh\necho "$OP" >>"$SHOAL_EVENTS_DIR/../hooks.log"\n' >"$h/c-also"
+	printf '#!/bin/sh\necho disabled >>"$SHOAL_EVENTS_DIR/../hooks.log"\n' >"$h/d-off"
+	chmod 755 "$h/a-log" "$h/b-fails" "$h/c-also"
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running"'
+	# A slow event runs: the hook does not wait for it.
+	svcctl_n 1 run recovered >/dev/null &
+	local p=$!
+	sleep 0.3
+	run -0 svcctl_n 1 hook ADDR=192.0.2.7 OP=taken
+	wait_for 1 grep -q taken "$CLUSTER_DIR/n1/hooks.log"
+	svc_json 1 '.running == "recovered"'
+	wait "$p"
+	run cat "$CLUSTER_DIR/n1/hooks.log"
+	[ "${lines[0]}" = "hook ADDR=192.0.2.7 OP=taken" ]
+	[ "${lines[1]}" = "taken" ]
+	[ "${#lines[@]}" -eq 2 ]
+	svc_json 1 '[.events.hook.scripts[] | .status] == ["ok", "failed", "ok", "disabled"]'
+	run -100 svcctl_n 1 hook NOEQUALS
+	[[ "$output" == *"expected NAME=VALUE"* ]]
+}
+
+@test "svcctl: disable clears the execute bits, enable sets them; both persist" {
+	create 1 1
+	script 1 10.a ""
+	script 1 20.b ""
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running"'
+	run -0 svcctl_n 1 disable 20.b
+	[[ "$output" == *"20.b"*"disabled"* ]]
+	[ ! -x "$(node_events 1)/20.b" ]
+	[ "$(stat -c %a "$(node_events 1)/20.b")" = 644 ]
+	wait_for 10 svc_json 1 '.events.monitor.scripts[1].status == "disabled"'
+	run -0 svcctl_n 1 --json list
+	jq -e '.scripts == [{"name": "10.a", "enabled": true}, {"name": "20.b", "enabled": false}]' <<<"$output"
+	# Kept across a restart of the node.
+	cluster_stop 1
+	cluster_start 1
+	wait_for 20 svc_json 1 '.state == "running"'
+	svc_json 1 '.events.init.scripts[1].status == "disabled"'
+	run -0 svcctl_n 1 enable 20.b
+	[ "$(stat -c %a "$(node_events 1)/20.b")" = 755 ]
+	wait_for 10 svc_json 1 '.events.monitor.scripts[1].status == "ok"'
+}
+
+@test "svcctl: bad input gets a clear error and exit 100; no svcd is 111" {
+	create 1 60
+	script 1 10.a ""
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running"'
+	run -100 svcctl_n 1 run nosuchevent
+	[[ "$output" == *'unknown event "nosuchevent"'* ]]
+	run -100 svcctl_n 1 run takeip eth0 192.0.2.1
+	[[ "$output" == *"takeip takes 3 arguments (IFACE IP BITS), got 2"* ]]
+	run -100 svcctl_n 1 run updateip a b c
+	[[ "$output" == *"OLDIFACE NEWIFACE IP BITS"* ]]
+	run -100 svcctl_n 1 run monitor extra
+	run -100 svcctl_n 1 run
+	run -100 svcctl_n 1 enable 99.nosuch
+	[[ "$output" == *"no script 99.nosuch in $(node_events 1)"* ]]
+	run -100 svcctl_n 1 disable not-a-script
+	[[ "$output" == *"not an event script name"* ]]
+	run -100 svcctl_n 1 disable ../10.a
+	[[ "$output" == *"not a path"* ]]
+	run -100 svcctl_n 1 disable
+	run -100 svcctl_n 1 frobnicate
+	[[ "$output" == *'unknown command "frobnicate"'* ]]
+	run -100 svcctl_n 1 status bogus
+	run -100 svcctl_n 1 -t 0 status
+	run -100 svcctl
+	run -0 svcctl --help
+	[[ "$output" == *"takeip IFACE IP BITS"* ]]
+	cluster_stop 1
+	run -111 svcctl_n 1 status
+	[[ "$output" == *"svcd is not running"* ]]
+}
+
+@test "svcd: the shutdown event runs when the node stops, within its timeout" {
+	create 1 60
+	script 1 10.a ""
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running"'
+	cluster_stop 1
+	[ "$(tail -n 1 "$(evlog 1)")" = shutdown ]
+}
+
+@test "svcd: a running monitor gives way to another event" {
+	create 1 1 20
+	script 1 10.slowmon '[ "$1" != monitor ] || [ ! -e "$SHOAL_EVENTS_DIR/../slow" ] || { echo $$ >"$SHOAL_EVENTS_DIR/../mon.pid"; sleep 30; }'
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running"'
+	touch "$CLUSTER_DIR/n1/slow"
+	wait_for 10 test -s "$CLUSTER_DIR/n1/mon.pid"
+	local t0=$SECONDS
+	run -0 svcctl_n 1 run takeip lo 192.0.2.9 32
+	((SECONDS - t0 < 10))
+	wait_for 5 bash -c "! kill -0 $(cat "$CLUSTER_DIR/n1/mon.pid") 2>/dev/null"
+	# A cancelled monitor is no timeout.
+	svc_json 1 '.monitor_timeouts == 0'
+	rm "$CLUSTER_DIR/n1/slow"
+}
