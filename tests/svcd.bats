@@ -8,7 +8,14 @@ load lib/common
 load cluster/lib
 
 teardown() {
-	cluster_teardown
+	local p rc=0
+	# Servers the tests started through scripts (outside the node's tree): by pid.
+	if [ -n "$CLUSTER_DIR" ]; then
+		for p in $(cat "$CLUSTER_DIR"/n*/extra.pids 2>/dev/null); do _kill_pid KILL "$p"; done
+	fi
+	cluster_teardown || rc=1
+	netns_done
+	return $rc
 }
 
 # create N [INTERVAL] [TIMEOUT]: the cluster files, monitors every INTERVAL s (1), events
@@ -314,4 +321,147 @@ fi'
 	# A cancelled monitor is no timeout.
 	svc_json 1 '.monitor_timeouts == 0'
 	rm "$CLUSTER_DIR/n1/slow"
+}
+
+# --- the shipped scripts (events.d/) ---
+
+# ship i SCRIPT: copy a shipped script into node i's events.d.
+ship() { cp "$SHOAL_TOP/events.d/$2" "$(node_events "$1")/$2"; }
+
+# conf_add i TEXT: append to node i's shoal.conf (before its start).
+conf_add() { printf '%b' "$2" >>"$(node_conf "$1")"; }
+
+@test "events.d/10.interface: a missing public interface fails the monitor" {
+	create 1 1
+	ship 1 10.interface
+	local pa=$CLUSTER_DIR/n1/public_addresses
+	printf '# comment\n192.0.2.1/24 lo\n2001:db8::1/64 lo,lo\n' >"$pa"
+	conf_add 1 "[ip]\npublic addresses = $pa\n"
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running" and .healthy'
+	wait_for 10 no_reason 1 "not yet monitored"
+	echo "192.0.2.2/24 nosuch0" >>"$pa"
+	wait_for 10 reason 1 monitor
+	run -0 svcctl_n 1 --json status monitor
+	jq -e '.events.monitor.scripts[0].output == "public interface nosuch0 is missing"' <<<"$output"
+	run -1 svcctl_n 1 run takeip nosuch0 192.0.2.2 24
+	[[ "$output" == *"no interface nosuch0"* ]]
+	sed -i '/nosuch0/d' "$pa"
+	wait_for 10 no_reason 1 monitor
+}
+
+# netns_new: a network namespace of this test ($NS), removed by netns_done.
+netns_new() {
+	NS=shsvcd$$
+	ip netns add "$NS"
+	ip -n "$NS" link set lo up
+}
+netns_done() {
+	[ -n "${NS:-}" ] && ip netns del "$NS" 2>/dev/null
+	NS=
+}
+
+@test "events.d/10.interface: a public interface whose link is down fails the monitor (root)" {
+	require_root
+	netns_new
+	local pa=$BATS_TEST_TMPDIR/pa s=$SHOAL_TOP/events.d/10.interface
+	# veth pairs: d0 and d1 lose their carrier when their peers go down.
+	ip -n "$NS" link add d0 type veth peer name p0
+	ip -n "$NS" link add d1 type veth peer name p1
+	local l
+	for l in d0 p0 d1 p1; do ip -n "$NS" link set "$l" up; done
+	printf '192.0.2.1/24 d0\n192.0.2.2/24 d0,d1\n' >"$pa"
+	export SHOAL_PUBLIC_ADDRESSES=$pa
+	run -0 ip netns exec "$NS" "$s" monitor
+	wait_for 5 ip netns exec "$NS" "$s" monitor
+	ip -n "$NS" link set p1 down
+	run -1 ip netns exec "$NS" "$s" monitor
+	[ "$output" = "public interface d1 is down" ]
+	# Partially online: fails only with every interface down.
+	run -0 ip netns exec "$NS" env PARTIALLY_ONLINE_INTERFACES=yes "$s" monitor
+	[[ "$output" == *"partially online: 1 of 2"* ]]
+	ip -n "$NS" link set d0 down
+	run -1 ip netns exec "$NS" env PARTIALLY_ONLINE_INTERFACES=yes "$s" monitor
+	[[ "$output" == *"public interface d0 is down; public interface d1 is down"* ]]
+	netns_done
+}
+
+@test "events.d/40.tcpservice: starts a service at startup, fails the monitor when it dies, stops it" {
+	create 1 1 5
+	ship 1 40.tcpservice
+	local port=$((20000 + RANDOM % 10000)) d=$CLUSTER_DIR/n1 pid
+	mkdir "$d/tcp"
+	printf 'TCPSERVICE_DIR=%s\n' "$d/tcp" >"$(node_events 1)/40.tcpservice.options"
+	cat >"$d/tcp/web.conf" <<-CONF
+		port=$port
+		address=127.0.0.11
+		start="python3 -m http.server $port --bind 127.0.0.11 >/dev/null 2>&1 & echo \\\$! >$d/web.pid"
+		stop="kill \\\$(cat $d/web.pid)"
+	CONF
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running" and .healthy'
+	pid=$(cat "$d/web.pid")
+	echo "$pid" >>"$d/extra.pids"
+	run -0 svcctl_n 1 status startup
+	[[ "$output" == *"| web: starting"* ]]
+	wait_for 10 no_reason 1 "not yet monitored"
+	kill "$pid"
+	wait_for 10 reason 1 monitor
+	run -0 svcctl_n 1 --json status monitor
+	jq -e --arg p "$port" '.events.monitor.scripts[0].output == "web: nothing listens on port \($p) at 127.0.0.11 (1 in a row)"' <<<"$output"
+	# Started again by hand (startup): healthy again.
+	run -0 svcctl_n 1 run startup
+	pid=$(cat "$d/web.pid")
+	echo "$pid" >>"$d/extra.pids"
+	wait_for 10 no_reason 1 monitor
+	cluster_stop 1
+	wait_for 5 bash -c "! kill -0 $pid 2>/dev/null"
+	rm -f "$d/extra.pids"
+}
+
+@test "events.d/60.nfs: monitors RPC programs and exports (exportfs and rpcinfo stand-ins)" {
+	create 1 1 5
+	ship 1 60.nfs
+	local d=$CLUSTER_DIR/n1 sb=$CLUSTER_DIR/n1/standins
+	mkdir -p "$sb" "$d/export1"
+	# The stand-ins: rpcinfo fails for a program named in $sb/down; exportfs -v lists
+	# $sb/exports; every call is logged.
+	cat >"$sb/rpcinfo" <<-'SB'
+		#!/bin/sh
+		echo "rpcinfo $*" >>"$(dirname "$0")/calls"
+		if grep -qx "$4" "$(dirname "$0")/down" 2>/dev/null; then
+			echo "rpcinfo: RPC: Program not registered"; exit 1
+		fi
+		echo "program $4 version $5 ready and waiting"
+	SB
+	cat >"$sb/exportfs" <<-'SB'
+		#!/bin/sh
+		echo "exportfs $*" >>"$(dirname "$0")/calls"
+		[ "$1" = -v ] && cat "$(dirname "$0")/exports"
+		exit 0
+	SB
+	chmod 755 "$sb/rpcinfo" "$sb/exportfs"
+	printf '%s\t192.0.2.0/24(rw,wdelay,root_squash)\n' "$d/export1" >"$sb/exports"
+	printf 'NFS_START="echo nfs started >>%s/calls"\nNFS_STOP="echo nfs stopped >>%s/calls"\n' "$sb" "$sb" \
+		>"$(node_events 1)/60.nfs.options"
+	PATH="$sb:$PATH" cluster_start
+	wait_for 20 svc_json 1 '.state == "running" and .healthy'
+	grep -qx "nfs started" "$sb/calls"
+	grep -qx "exportfs -ra" "$sb/calls"
+	grep -qx "rpcinfo -T tcp 127.0.0.1 nfs 3" "$sb/calls"
+	grep -qx "rpcinfo -T tcp 127.0.0.1 status 1" "$sb/calls"
+	wait_for 10 no_reason 1 "not yet monitored"
+	echo mountd >"$sb/down"
+	wait_for 10 reason 1 monitor
+	run -0 svcctl_n 1 status monitor
+	[[ "$output" == *"RPC program mountd version 3 does not answer"* ]]
+	rm "$sb/down"
+	wait_for 10 no_reason 1 monitor
+	printf '/nonexistent/dir\t*(ro)\n' >>"$sb/exports"
+	wait_for 10 reason 1 monitor
+	run -0 svcctl_n 1 status monitor
+	[[ "$output" == *"exported directory /nonexistent/dir does not exist"* ]]
+	run -0 svcctl_n 1 run ipreallocated
+	cluster_stop 1
+	grep -qx "nfs stopped" "$sb/calls"
 }
