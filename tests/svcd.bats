@@ -24,6 +24,9 @@ create() {
 	CLUSTER_MONITOR_INTERVAL=${2:-1} CLUSTER_EVENT_TIMEOUT=${3:-2} cluster_create "$1"
 }
 
+# gone PID: the process has ended (a zombie has: this container's pid 1 may reap late).
+gone() { [ ! -e "/proc/$1" ] || grep -q '^State:[[:space:]]*Z' "/proc/$1/status" 2>/dev/null; }
+
 evlog() { echo "$CLUSTER_DIR/n$1/events.log"; }
 
 # script i NAME BODY: an executable event script of node i; BODY runs after the line that
@@ -143,7 +146,8 @@ fi'
 	local bg fg
 	bg=$(cat "$CLUSTER_DIR/n1/bg.pid")
 	fg=$(cat "$CLUSTER_DIR/n1/fg.pid")
-	wait_for 5 bash -c "! kill -0 $bg 2>/dev/null && ! kill -0 $fg 2>/dev/null"
+	wait_for 5 gone "$bg"
+	wait_for 5 gone "$fg"
 	# 20.after logged init..monitor, but not takeip.
 	[ "$(grep -c '^takeip' "$(evlog 1)")" -eq 1 ]
 	svc_json 1 '.events.takeip.ok == false and .events.takeip.scripts[1].status == "not_run"'
@@ -317,7 +321,7 @@ fi'
 	local t0=$SECONDS
 	run -0 svcctl_n 1 run takeip lo 192.0.2.9 32
 	((SECONDS - t0 < 10))
-	wait_for 5 bash -c "! kill -0 $(cat "$CLUSTER_DIR/n1/mon.pid") 2>/dev/null"
+	wait_for 5 gone "$(cat "$CLUSTER_DIR/n1/mon.pid")"
 	# A cancelled monitor is no timeout.
 	svc_json 1 '.monitor_timeouts == 0'
 	rm "$CLUSTER_DIR/n1/slow"
@@ -415,7 +419,7 @@ netns_done() {
 	echo "$pid" >>"$d/extra.pids"
 	wait_for 10 no_reason 1 monitor
 	cluster_stop 1
-	wait_for 5 bash -c "! kill -0 $pid 2>/dev/null"
+	wait_for 5 gone "$pid"
 	rm -f "$d/extra.pids"
 }
 
@@ -464,4 +468,65 @@ netns_done() {
 	run -0 svcctl_n 1 run ipreallocated
 	cluster_stop 1
 	grep -qx "nfs stopped" "$sb/calls"
+}
+
+@test "events.d/50.samba: a real smbd started, monitored, killed (node unhealthy), stopped (root, netns)" {
+	require_root
+	command -v smbd >/dev/null || { echo "smbd missing: run contrib/deps.sh" >&2; false; }
+	netns_new
+	create 1 1 15
+	ship 1 50.samba
+	local d=$CLUSTER_DIR/n1/smb pid p
+	mkdir -p "$d"/{run,lock,state,cache,private,ncalrpc,log,share}
+	cat >"$d/smb.conf" <<-CONF
+		[global]
+		workgroup = SHOAL
+		server role = standalone server
+		pid directory = $d/run
+		lock directory = $d/lock
+		state directory = $d/state
+		cache directory = $d/cache
+		private dir = $d/private
+		ncalrpc dir = $d/ncalrpc
+		binddns dir = $d/private
+		log file = $d/log/log.%m
+		disable netbios = yes
+		load printers = no
+		printing = bsd
+		printcap name = /dev/null
+		[share]
+		path = $d/share
+	CONF
+	printf 'SMB_CONF=%s\n' "$d/smb.conf" >"$(node_events 1)/50.samba.options"
+	# The whole node runs in the namespace: smbd's ports 445 and 139 are its own there.
+	# shellcheck disable=SC2046
+	ip netns exec "$NS" env $(_node_env 1) "$CLUSTER_BIN/shoal" -c "$(node_conf 1)" node start
+	wait_for 30 svc_json 1 '.state == "running" and .healthy'
+	wait_for 10 no_reason 1 "not yet monitored"
+	pid=$(cat "$d/run/smbd.pid")
+	echo "$pid" >>"$CLUSTER_DIR/n1/extra.pids"
+	run -0 svcctl_n 1 status startup
+	[[ "$output" == *"| starting smbd"*"| smbd runs (pid $pid)"* ]]
+	# It answers on 445 in the namespace, and not outside of it.
+	ip netns exec "$NS" bash -c 'exec 3<>/dev/tcp/127.0.0.11/445'
+	# smbd dies (its whole process group): the node becomes unhealthy.
+	kill -KILL -- "-$pid"
+	wait_for 10 reason 1 monitor
+	run -0 svcctl_n 1 status monitor
+	[[ "$output" == *"| smbd is not running"* ]]
+	# Started again: healthy again.
+	run -0 svcctl_n 1 run startup
+	pid=$(cat "$d/run/smbd.pid")
+	echo "$pid" >>"$CLUSTER_DIR/n1/extra.pids"
+	wait_for 10 no_reason 1 monitor
+	# Stopping the node stops smbd.
+	cluster_stop 1
+	# (pid 1 of a container may be slow to reap: zombies do not count)
+	wait_for 10 bash -c "[ -z \"\$(ps -o pid=,stat= -g $pid | awk '\$2 !~ /^Z/')\" ]"
+	for p in $(ps -o pid=,stat= -g "$pid" | awk '$2 !~ /^Z/ { print $1 }'); do
+		echo "process $p of smbd's group still runs" >&2
+		false
+	done
+	rm -f "$CLUSTER_DIR/n1/extra.pids"
+	netns_done
 }
