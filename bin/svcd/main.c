@@ -27,6 +27,7 @@
 
 #define STARTUP_RETRY_S  2.0
 #define HEALTH_RETRY_S   1.0
+#define FIRST_RETRY_S    1.0
 #define HOOKS_PARALLEL   4
 #define HOOKS_QUEUE_MAX  1024
 #define REASON_MONITOR     "monitor"
@@ -82,6 +83,7 @@ static struct {
 	int want_monitor;
 	bool want_unmon_clear;
 	bool shutdown_done;
+	bool have_first_verdict;  /* a monitor after startup ran to its end */
 	uint64_t stat_events, stat_hooks, stat_hooks_dropped, stat_timeouts, stat_cancelled;
 } s;
 
@@ -256,9 +258,16 @@ static void on_startup_timer(struct ev_loop *loop, ev_timer *t, int revents)
 	push_internal(E_STARTUP);
 }
 
+/* The next monitor: an interval on, but soon while the first one after startup has not run
+ * to its end (it was skipped or cancelled for another event): the node hosts nothing until
+ * it passes. */
 static void monitor_schedule(void)
 {
-	ev_timer_set(&s.monitor_timer, s.d.conf.monitor_interval_s, 0);
+	double in = s.d.conf.monitor_interval_s;
+	if (s.state == PROTO_SVC_STATE_FIRST_MONITOR && !s.have_first_verdict && in > FIRST_RETRY_S)
+		in = FIRST_RETRY_S;
+	ev_timer_stop(s.d.loop, &s.monitor_timer);
+	ev_timer_set(&s.monitor_timer, in, 0);
 	ev_timer_start(s.d.loop, &s.monitor_timer);
 }
 
@@ -301,8 +310,10 @@ static void lifecycle(int event, const struct run *r)
 		push_internal(E_MONITOR);
 		return;
 	case E_MONITOR:
-		if (!r->cancelled)
+		if (!r->cancelled) {
+			s.have_first_verdict = true;
 			monitor_judge(r);
+		}
 		monitor_schedule();
 		return;
 	}

@@ -40,9 +40,12 @@ int scripts_list(const char *dir, bool events, struct script_entry *out, size_t 
 	DIR *d = opendir(dir);
 	if (!d)
 		return errno == ENOENT ? 0 : -1;
-	size_t n = 0;
+	/* All names first, then the first max in order: which scripts run must not depend on
+	 * the order readdir happens to return. */
+	size_t n = 0, cap = 0;
+	struct script_entry *all = NULL;
 	struct dirent *e;
-	while ((e = readdir(d)) && n < max) {
+	while ((e = readdir(d))) {
 		if (!(events ? script_name_valid(e->d_name) : hook_name_valid(e->d_name)))
 			continue;
 		char path[PATH_MAX + NAME_MAX_LEN + 2];
@@ -50,12 +53,30 @@ int scripts_list(const char *dir, bool events, struct script_entry *out, size_t 
 		snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
 		if (stat(path, &st) < 0 || !S_ISREG(st.st_mode))
 			continue;
-		snprintf(out[n].name, sizeof out[n].name, "%s", e->d_name);
-		out[n].enabled = (st.st_mode & S_IXUSR) != 0;
+		if (n == cap) {
+			size_t ncap = cap ? cap * 2 : 64;
+			struct script_entry *a = realloc(all, ncap * sizeof *a);
+			if (!a) {
+				free(all);
+				closedir(d);
+				errno = ENOMEM;
+				return -1;
+			}
+			all = a;
+			cap = ncap;
+		}
+		snprintf(all[n].name, sizeof all[n].name, "%s", e->d_name);
+		all[n].enabled = (st.st_mode & S_IXUSR) != 0;
 		n++;
 	}
 	closedir(d);
-	qsort(out, n, sizeof out[0], by_name);
+	if (n)
+		qsort(all, n, sizeof all[0], by_name);
+	if (n > max)
+		n = max;
+	if (n)
+		memcpy(out, all, n * sizeof *out);
+	free(all);
 	return (int)n;
 }
 
