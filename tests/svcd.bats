@@ -62,6 +62,12 @@ no_reason() {
 # log_lines i: the events of node i's log, one word each, duplicates of monitor folded.
 events_seen() { awk '{print $1}' "$(evlog "$1")" 2>/dev/null | uniq | tr '\n' ' '; }
 
+@test "svcd: unit tests (tests/unit/svc_test: script names, order, enable, output tail)" {
+	run "$TBIN/unit/svc_test"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
 @test "svcd: init, setup, startup, then a monitor at once, then periodic monitors; no scripts are fine" {
 	create 2 1
 	script 1 10.log ""

@@ -7,9 +7,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <limits.h>
 #include <sys/stat.h>
 
-#include "svcd.h"
+#include "svc/svc.h"
 
 bool script_name_valid(const char *name)
 {
