@@ -397,7 +397,7 @@ netns_done() {
 }
 
 @test "events.d/40.tcpservice: starts a service at startup, fails the monitor when it dies, stops it" {
-	create 1 1 5
+	create 1 1 15
 	ship 1 40.tcpservice
 	local port=$((20000 + RANDOM % 10000)) d=$CLUSTER_DIR/n1 pid
 	mkdir "$d/tcp"
@@ -409,7 +409,7 @@ netns_done() {
 		stop="kill \\\$(cat $d/web.pid)"
 	CONF
 	cluster_start
-	wait_for 20 svc_json 1 '.state == "running" and .healthy'
+	wait_for 40 svc_json 1 '.state == "running" and .healthy' || { svcctl_n 1 status; false; }
 	pid=$(cat "$d/web.pid")
 	echo "$pid" >>"$d/extra.pids"
 	run -0 svcctl_n 1 status startup
@@ -430,7 +430,7 @@ netns_done() {
 }
 
 @test "events.d/60.nfs: monitors RPC programs and exports (exportfs and rpcinfo stand-ins)" {
-	create 1 1 5
+	create 1 1 15
 	ship 1 60.nfs
 	local d=$CLUSTER_DIR/n1 sb=$CLUSTER_DIR/n1/standins
 	mkdir -p "$sb" "$d/export1"
