@@ -111,6 +111,32 @@ fi'
 	[[ "$output" == "init setup startup monitor "* ]]
 }
 
+@test "svcd: a restarted svcd keeps the node 'not yet monitored' until its startup and a monitor pass" {
+	create 1 1
+	script 1 10.gate '[ "$1" != startup ] || [ ! -e "$SHOAL_EVENTS_DIR/../gate" ] || { echo "gate closed"; exit 1; }'
+	cluster_start
+	wait_for 20 svc_json 1 '.state == "running" and .healthy'
+	wait_for 10 no_reason 1 "not yet monitored"
+	touch "$CLUSTER_DIR/n1/gate"
+	# A crash: the supervisor starts a new svcd, whose startup fails for now.
+	local pid
+	pid=$(node_daemon_pid 1 svcd)
+	kill -KILL "$pid"
+	wait_for 10 reason 1 "not yet monitored"
+	wait_for 10 svc_json 1 '.state == "startup"'
+	[ "$(node_daemon_pid 1 svcd)" != "$pid" ]
+	sleep 2
+	reason 1 "not yet monitored"
+	rm "$CLUSTER_DIR/n1/gate"
+	wait_for 20 no_reason 1 "not yet monitored"
+	# Brought down on purpose: shutdown runs, and the node hosts nothing meanwhile.
+	s6-svc -d "$(node_run 1)/scan/svcd"
+	wait_for 10 reason 1 "not yet monitored"
+	[ "$(tail -n 1 "$(evlog 1)")" = shutdown ]
+	s6-svc -u "$(node_run 1)/scan/svcd"
+	wait_for 20 no_reason 1 "not yet monitored"
+}
+
 @test "svcd: a failed monitor sets the health reason 'monitor', a passing one clears it" {
 	create 2 1
 	script 1 30.check '[ "$1" != monitor ] || [ ! -e "$SHOAL_EVENTS_DIR/../broken" ] || { echo "service broken"; exit 3; }'

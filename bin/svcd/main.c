@@ -13,10 +13,11 @@
  * another event arrives, as CTDB does: a hung monitor never delays a takeover. Hooks run
  * beside events, at most HOOKS_PARALLEL at a time.
  *
- * Health (only with `health monitor = svcd`): a failed monitor, or `monitor timeout count`
- * timeouts in a row, sets the reason "monitor" on this node (member_set to memberd); a
- * passing monitor clears "monitor" and, once startup succeeded, "not yet monitored". Both are
- * sent after every monitor, so a restarted memberd learns them again within an interval. */
+ * Health (only with `health monitor = svcd`): svcd sets the reason "not yet monitored" on
+ * this node (member_set to memberd) at its start and after its shutdown event; a failed
+ * monitor, or `monitor timeout count` timeouts in a row, sets the reason "monitor"; a passing
+ * monitor clears "monitor" and, once startup succeeded, "not yet monitored". Both are sent
+ * after every monitor, so a restarted memberd learns them again within an interval. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -81,7 +82,7 @@ static struct {
 	bool healthy;
 	/* What memberd must hold: -1 nothing to say yet, 0 off, 1 on. */
 	int want_monitor;
-	bool want_unmon_clear;
+	int want_unmon;           /* "not yet monitored": on from svcd's start to the first pass */
 	bool shutdown_done;
 	bool have_first_verdict;  /* a monitor after startup ran to its end */
 	uint64_t stat_events, stat_hooks, stat_hooks_dropped, stat_timeouts, stat_cancelled;
@@ -134,11 +135,14 @@ static void member_set(unsigned op, const char *reason)
 
 static void health_sync(void)
 {
-	if (s.d.conf.health_monitor != CONF_HEALTH_SVCD || s.want_monitor < 0)
+	if (s.d.conf.health_monitor != CONF_HEALTH_SVCD)
 		return;
-	member_set(s.want_monitor ? PROTO_MEMBER_OP_HEALTH_ON : PROTO_MEMBER_OP_HEALTH_OFF, REASON_MONITOR);
-	if (s.want_unmon_clear)
-		member_set(PROTO_MEMBER_OP_HEALTH_OFF, REASON_UNMONITORED);
+	if (s.want_unmon >= 0)
+		member_set(s.want_unmon ? PROTO_MEMBER_OP_HEALTH_ON : PROTO_MEMBER_OP_HEALTH_OFF,
+		           REASON_UNMONITORED);
+	if (s.want_monitor >= 0)
+		member_set(s.want_monitor ? PROTO_MEMBER_OP_HEALTH_ON : PROTO_MEMBER_OP_HEALTH_OFF,
+		           REASON_MONITOR);
 }
 
 static void on_health_timer(struct ev_loop *loop, ev_timer *t, int revents)
@@ -166,7 +170,7 @@ static void monitor_judge(const struct run *r)
 		s.healthy = true;
 		s.want_monitor = 0;
 		if (s.state == PROTO_SVC_STATE_FIRST_MONITOR) {
-			s.want_unmon_clear = true;
+			s.want_unmon = 0;
 			set_state(PROTO_SVC_STATE_RUNNING);
 		}
 	} else if (fail) {
@@ -693,6 +697,13 @@ static void on_stop(struct daemon *d)
 	}
 	while (!s.shutdown_done)
 		ev_run(d->loop, EVRUN_ONCE);
+	/* The services are stopped: the node must not host addresses until a new svcd has
+	 * started them again (best effort: on `shoal node stop` memberd may be gone). */
+	if (d->conf.health_monitor == CONF_HEALTH_SVCD) {
+		member_set(PROTO_MEMBER_OP_HEALTH_ON, REASON_UNMONITORED);
+		for (int i = 0; i < 10; i++)
+			ev_run(d->loop, EVRUN_NOWAIT);
+	}
 }
 
 /* What every script finds in its environment besides SHOAL_EVENT. */
@@ -714,6 +725,10 @@ int main(int argc, char **argv)
 		return rc;
 	s.state = PROTO_SVC_STATE_INIT;
 	s.want_monitor = -1;
+	/* memberd sets "not yet monitored" at its own start; svcd sets it again at its start,
+	 * so a restarted svcd (whose services may be in any state) keeps the node from hosting
+	 * addresses until its startup succeeded and a monitor passed once more. */
+	s.want_unmon = 1;
 	s.d.on_stop = on_stop;
 	script_environment();
 	ev_timer_init(&s.monitor_timer, on_monitor_timer, 0, 0);
@@ -730,6 +745,7 @@ int main(int argc, char **argv)
 	           s.d.conf.events_dir, s.d.conf.hook_dir, s.d.conf.monitor_interval_s,
 	           s.d.conf.event_timeout_s);
 	push_internal(E_INIT);
+	health_sync();
 	rc = daemon_run(&s.d);
 	return s.fatal ? 111 : rc;
 }
