@@ -231,16 +231,17 @@ fi'
 }
 
 @test "svcd: ip events get CTDB's arguments, queued events run in arrival order" {
-	create 1 60
-	script 1 10.ip 'case "$1" in takeip|releaseip|updateip) sleep 0.2 ;; esac'
+	create 1 60 10
+	script 1 10.ip 'case "$1" in takeip) sleep 2 ;; releaseip|updateip) sleep 0.2 ;; esac'
 	cluster_start
 	wait_for 20 svc_json 1 '.state == "running"'
+	# Each request is sent once the one before is running or queued.
 	svcctl_n 1 run takeip eth1 192.0.2.10 24 &
 	local p1=$!
-	sleep 0.05
+	wait_for 5 svc_json 1 '.running == "takeip"'
 	svcctl_n 1 run releaseip eth1 192.0.2.11 24 &
 	local p2=$!
-	sleep 0.05
+	wait_for 5 svc_json 1 '.queued == 1'
 	run -0 svcctl_n 1 --json run updateip eth1 eth2 2001:db8::5 64
 	jq -e '.event == "updateip" and .ok and .scripts[0].name == "10.ip"' <<<"$output"
 	wait "$p1" "$p2"
