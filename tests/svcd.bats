@@ -256,7 +256,7 @@ fi'
 
 @test "svcd: hooks run with the environment they were sent, beside events" {
 	create 1 60 10
-	script 1 10.slow '[ "$1" != recovered ] || sleep 2'
+	script 1 10.slow '[ "$1" != recovered ] || sleep 3'
 	local h
 	h=$(node_hooks 1)
 	printf '#!/bin/sh\necho "$SHOAL_EVENT ADDR=$ADDR OP=$OP" >>"$SHOAL_EVENTS_DIR/../hooks.log"\n' >"$h/a-log"
@@ -269,7 +269,7 @@ fi'
 	# A slow event runs: the hook does not wait for it.
 	svcctl_n 1 run recovered >/dev/null &
 	local p=$!
-	sleep 0.3
+	wait_for 5 svc_json 1 '.running == "recovered"'
 	run -0 svcctl_n 1 hook ADDR=192.0.2.7 OP=taken
 	wait_for 1 grep -q taken "$CLUSTER_DIR/n1/hooks.log"
 	svc_json 1 '.running == "recovered"'
