@@ -341,6 +341,16 @@ static int supervised(const char *dir)
 	return run_tool(argv, NULL, 0) == 0;
 }
 
+/* Supervised, and s6-supervise has written its status file: s6-svwait fails ("unable to
+ * s6_svstatus_read") on a directory whose supervisor has taken its lock but not yet written
+ * supervise/status, a window a loaded machine makes wide. */
+static int supervised_with_status(const char *dir)
+{
+	char status[PATH_MAX + 96];
+	snprintf(status, sizeof status, "%s/supervise/status", dir);
+	return supervised(dir) && access(status, F_OK) == 0;
+}
+
 struct svstate {
 	int known;    /* s6-svstat answered */
 	int up, wantedup, ready;
@@ -653,7 +663,7 @@ static int node_start(unsigned timeout_s)
 	/* s6-svwait needs a supervisor on each directory first. */
 	for (size_t i = 0; i < n; i++) {
 		snprintf(dir, sizeof dir, "%s/%s", p.scan, names[i]);
-		while (!supervised(dir)) {
+		while (!supervised_with_status(dir)) {
 			int status;
 			if (waitpid(pid, &status, WNOHANG) == pid)
 				start_failed(0, "s6-svscan exited at once");

@@ -47,7 +47,7 @@ static const char *const health_monitor[] = { "svcd", "none", NULL };
 
 /* Sections in print order; items[] keeps each section's keys together, in print order. */
 static const char *const sections[] = { "cluster", "database", "membership", "leadership",
-					"supervision", "logging" };
+					"ip", "events", "supervision", "logging" };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 static const struct item items[] = {
@@ -85,6 +85,18 @@ static const struct item items[] = {
 	  .max = 86400, .unit = "seconds", .def = "120" },
 	{ "leadership", "recovery ban period", T_UINT, FIELD(recovery_ban_s), .min = 1,
 	  .max = 31536000, .unit = "seconds", .def = "300" },
+	{ "ip", "public addresses", T_PATH, FIELD(public_addresses),
+	  .def = "/etc/shoal/public_addresses" },
+	{ "events", "directory", T_PATH, FIELD(events_dir), .def = "/etc/shoal/events.d" },
+	{ "events", "hook directory", T_PATH, FIELD(hook_dir), .def = "/etc/shoal/hooks.d" },
+	{ "events", "monitor interval", T_UINT, FIELD(monitor_interval_s), .min = 1, .max = 86400,
+	  .unit = "seconds", .def = "15" },
+	{ "events", "event timeout", T_UINT, FIELD(event_timeout_s), .min = 1, .max = 86400,
+	  .unit = "seconds", .def = "30" },
+	{ "events", "monitor timeout count", T_UINT, FIELD(monitor_timeout_count), .min = 1,
+	  .max = 1000, .def = "3" },
+	{ "events", "shutdown timeout", T_UINT, FIELD(shutdown_timeout_s), .min = 1, .max = 3600,
+	  .unit = "seconds", .def = "10" },
 	{ "supervision", "restart backoff max", T_UINT, FIELD(restart_backoff_max_ms), .min = 100,
 	  .max = 3600000, .unit = "milliseconds", .def = "5000" },
 	{ "supervision", "permanent failure count", T_UINT, FIELD(permafail_count), .min = 1,

@@ -72,6 +72,15 @@ struct conf {
 	unsigned ban_culprit_count;       /* default 3: more reports than this ... */
 	unsigned recovery_grace_s;        /* ... within 120 s ban the node ... */
 	unsigned recovery_ban_s;          /* ... for 300 s */
+	/* [ip] */
+	char public_addresses[PATH_MAX];  /* `ADDRESS/PREFIX IFACE[,IFACE...]` lines (ipd, 10.interface) */
+	/* [events] (svcd) */
+	char events_dir[PATH_MAX];        /* `directory`, default /etc/shoal/events.d */
+	char hook_dir[PATH_MAX];          /* default /etc/shoal/hooks.d: ipd's notifications */
+	unsigned monitor_interval_s;      /* default 15 */
+	unsigned event_timeout_s;         /* default 30: all scripts of one event */
+	unsigned monitor_timeout_count;   /* default 3 consecutive monitor timeouts = failure */
+	unsigned shutdown_timeout_s;      /* default 10: below `shoal node stop`'s patience */
 	/* [supervision] */
 	unsigned restart_backoff_max_ms;  /* default 5000 */
 	unsigned permafail_count;         /* default 5 deaths ... */

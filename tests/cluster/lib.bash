@@ -15,6 +15,7 @@
 #   cluster_teardown        call from teardown(): stops everything, kills by pid what is left,
 #                           fails if a sanitizer wrote a report, removes the files
 #   node_conf i, node_run i, node_addr i, node_number i
+#   node_events i, node_hooks i   node i's events.d and hook directory (empty at first)
 #   node_memberctl i ARGS   memberctl -c <conf of i> ARGS
 #   node_daemon_pid i [D]   the pid of daemon D (memberd) from s6-svstat; fails if down
 #   node_tree_pids i        the pids of the node's tree, s6-svscan first
@@ -23,7 +24,8 @@
 #   node_sees i j STATE     node i's view shows node j as connected/disconnected
 #
 # Tunables, read by cluster_create: CLUSTER_KEEPALIVE_MS (100), CLUSTER_KEEPALIVE_LIMIT (5),
-# CLUSTER_BACKOFF_MAX_MS (5000), CLUSTER_PERMAFAIL_COUNT (5), CLUSTER_PERMAFAIL_SECONDS (60).
+# CLUSTER_BACKOFF_MAX_MS (5000), CLUSTER_PERMAFAIL_COUNT (5), CLUSTER_PERMAFAIL_SECONDS (60),
+# CLUSTER_MONITOR_INTERVAL (15 s), CLUSTER_EVENT_TIMEOUT (30 s).
 #
 # Every daemon runs with ASAN_OPTIONS/UBSAN_OPTIONS log_path=<run dir>/asan/..., so the
 # report of a daemon that s6 restarted is kept; cluster_teardown fails on any report.
@@ -58,7 +60,7 @@ cluster_create() {
 	done >"$CLUSTER_DIR/nodes"
 	for ((i = 1; i <= n; i++)); do
 		d=$CLUSTER_DIR/n$i
-		mkdir -p "$d/run/asan" "$d/db"
+		mkdir -p "$d/run/asan" "$d/db" "$d/events.d" "$d/hooks.d"
 		cat >"$d/shoal.conf" <<-EOF
 			[cluster]
 			node address = 127.0.0.$((10 + i))
@@ -75,6 +77,11 @@ cluster_create() {
 			restart backoff max = ${CLUSTER_BACKOFF_MAX_MS:-5000}
 			permanent failure count = ${CLUSTER_PERMAFAIL_COUNT:-5}
 			permanent failure seconds = ${CLUSTER_PERMAFAIL_SECONDS:-60}
+			[events]
+			directory = $d/events.d
+			hook directory = $d/hooks.d
+			monitor interval = ${CLUSTER_MONITOR_INTERVAL:-15}
+			event timeout = ${CLUSTER_EVENT_TIMEOUT:-30}
 			[logging]
 			level = info
 		EOF
@@ -83,6 +90,8 @@ cluster_create() {
 
 node_conf() { echo "$CLUSTER_DIR/n$1/shoal.conf"; }
 node_run() { echo "$CLUSTER_DIR/n$1/run"; }
+node_events() { echo "$CLUSTER_DIR/n$1/events.d"; }
+node_hooks() { echo "$CLUSTER_DIR/n$1/hooks.d"; }
 node_addr() { echo "127.0.0.$((10 + $1))"; }
 node_number() { echo "$(($1 - 1))"; }
 

@@ -39,7 +39,8 @@
 #                           namespaces is killed by pid and the namespaces are deleted.
 #                           Fails if any of that found something wrong.
 # Tunables: those of lib.bash (CLUSTER_KEEPALIVE_MS, ...), and NS_START_AS, NS_HEALTH_MONITOR
-# (default none), NS_EXTRA_MEMBERSHIP (more [membership] lines).
+# (default none), NS_EXTRA_MEMBERSHIP (more [membership] lines). Each node has its own
+# events.d and hooks.d (node_events i, node_hooks i), empty at first.
 #
 # Cuts, freezes and stops are recorded for the flap check (cluster/flaps.bash); kills are not
 # (a restarted node has a new incarnation, which is no flap).
@@ -162,7 +163,7 @@ ns_cluster_create() {
 		ip -n "$ns" link set eth0 up
 		ip -n "$ns" link set eth1 up
 		d=$CLUSTER_DIR/n$i
-		mkdir -p "$d/run/asan" "$d/db"
+		mkdir -p "$d/run/asan" "$d/db" "$d/events.d" "$d/hooks.d"
 		cat >"$d/shoal.conf" <<-EOF
 			[cluster]
 			node address = $(node_addr "$i")
@@ -182,6 +183,11 @@ ns_cluster_create() {
 			restart backoff max = ${CLUSTER_BACKOFF_MAX_MS:-5000}
 			permanent failure count = ${CLUSTER_PERMAFAIL_COUNT:-5}
 			permanent failure seconds = ${CLUSTER_PERMAFAIL_SECONDS:-60}
+			[events]
+			directory = $d/events.d
+			hook directory = $d/hooks.d
+			monitor interval = ${CLUSTER_MONITOR_INTERVAL:-15}
+			event timeout = ${CLUSTER_EVENT_TIMEOUT:-30}
 			[logging]
 			level = info
 		EOF
