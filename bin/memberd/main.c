@@ -76,7 +76,7 @@ static void go_realtime(void)
 int main(int argc, char **argv)
 {
 	struct timespec ts;
-	int rc = daemon_init(&md.d, "memberd", argc, argv, MSG_LISTEN);
+	int rc = daemon_init(&md.d, "memberd", argc, argv, MSG_LISTEN | MSG_LAZY_LINKS);
 	if (rc >= 0)
 		return rc;
 	md.self = msg_self_node(md.d.msg);

@@ -67,6 +67,9 @@ struct msg_in {
 	unsigned type;
 	const void *body;                 /* the decoded struct proto_<type> */
 	bool remote;                      /* arrived over a node link */
+	/* CLOCK_MONOTONIC seconds at which it arrived: on a link read lazily (MSG_LAZY_LINKS)
+	 * the kernel's receive time, which may be a tick before it was read; else now. */
+	double arrived;
 	pid_t pid;                        /* local sender's credentials */
 	uid_t uid;
 };
@@ -80,6 +83,10 @@ typedef void msg_reply_fn(struct msg_ctx *m, int status, const struct msg_in *in
 
 enum {
 	MSG_LISTEN = 1 << 0, /* accept links from peers (daemons) */
+	/* Links that are up are read only by msg_drain(), not when data arrives: a daemon that
+	 * reads its peers on a periodic tick of its own (memberd) then wakes once a tick, not
+	 * once per arrival. Connecting, hellos and the local socket still wake it at once. */
+	MSG_LAZY_LINKS = 1 << 1,
 };
 
 /* Opens this process's endpoint. service NULL: a client, named c.PID.N. The cluster key is
@@ -131,6 +138,9 @@ int msg_stream_send(struct msg_ctx *m, const struct msg_addr *dst, uint32_t kind
 /* Reads and dispatches, without blocking, everything already waiting on this endpoint's
  * sockets: a failure detector calls it before it blames a silent peer. */
 void msg_drain(struct msg_ctx *m);
+/* The same for the links to other nodes only: a daemon with MSG_LAZY_LINKS calls it on
+ * its tick (its local socket wakes it anyway, so reading that too would be a wasted call). */
+void msg_drain_links(struct msg_ctx *m);
 
 /* Counters, reported by the stats message; a daemon may add its own. */
 void msg_counter_add(struct msg_ctx *m, const char *name, const uint64_t *value);
