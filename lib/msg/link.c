@@ -253,7 +253,7 @@ static ssize_t link_recv(struct msg_ctx *m, struct link *l, size_t space, double
 	} cm;
 	struct iovec iov = { l->in + l->in_len, space };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
-	if (m->flags & MSG_LAZY_LINKS) {
+	if (l->stamped) {
 		mh.msg_control = cm.buf;
 		mh.msg_controllen = sizeof cm.buf;
 	}
@@ -364,6 +364,7 @@ static struct link *link_new(struct msg_ctx *m, int fd, bool outbound)
 	if (m->flags & MSG_LAZY_LINKS) {
 		int one = 1;
 		setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+		l->stamped = true;
 	}
 	ev_timer_start(m->loop, &l->hello_timer);
 	l->next = m->links;
@@ -511,6 +512,26 @@ void link_drain(struct msg_ctx *m)
 		next = l->next; /* reading may close (free) l, never another link */
 		if (l->state != LINK_CONNECTING)
 			on_link_read(m->loop, &l->r, EV_READ);
+	}
+}
+
+void msg_set_lazy_links(struct msg_ctx *m, bool lazy)
+{
+	if (lazy == !!(m->flags & MSG_LAZY_LINKS))
+		return;
+	m->flags ^= MSG_LAZY_LINKS;
+	for (struct link *l = m->links; l; l = l->next) {
+		if (l->state != LINK_UP)
+			continue; /* link_up() sees to it */
+		if (lazy && !l->stamped) {
+			int one = 1;
+			setsockopt(l->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+			l->stamped = true;
+		}
+		if (lazy)
+			ev_io_stop(m->loop, &l->r);
+		else
+			ev_io_start(m->loop, &l->r); /* level-triggered: what waits is read at once */
 	}
 }
 

@@ -142,6 +142,10 @@ void msg_drain(struct msg_ctx *m);
  * its tick (its local socket wakes it anyway, so reading that too would be a wasted call). */
 void msg_drain_links(struct msg_ctx *m);
 
+/* Turns MSG_LAZY_LINKS on or off at run time, for a daemon that reads its links on a
+ * timer of its own only in some states (leaderd while it leads). */
+void msg_set_lazy_links(struct msg_ctx *m, bool lazy);
+
 /* Counters, reported by the stats message; a daemon may add its own. */
 void msg_counter_add(struct msg_ctx *m, const char *name, const uint64_t *value);
 uint64_t msg_counter_get(const struct msg_ctx *m, const char *name);

@@ -48,6 +48,7 @@ struct link {
 	uint32_t node;                        /* peer identity (from the hello when inbound) */
 	char service[MSG_SERVICE_MAX];
 	bool outbound;
+	bool stamped;                         /* SO_TIMESTAMPNS is on */
 	enum link_state state;
 	int fd;
 	ev_io r, w;
