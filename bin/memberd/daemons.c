@@ -3,7 +3,12 @@
  * `shoal node start`, read again every RESCAN_S); each is pinged every second, from the
  * heartbeat tick: an answer is up, a missing socket is down (the supervisor is restarting
  * it), no answer within the second is hung, and a record in <run dir>/failed/ (which
- * state_housekeeping() turns into a health reason) means the supervisor left it down. */
+ * state_housekeeping() turns into a health reason) means the supervisor left it down.
+ *
+ * A daemon that is up is pinged from a second endpoint of memberd's (a client socket,
+ * c.PID.N) that is read only at the next round, a second later: so its answer, which comes
+ * after memberd went back to sleep, does not wake it. A daemon that is not up is pinged
+ * from memberd's own socket, so that it is seen up again at once. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -32,6 +37,8 @@ static void set_state(struct memberd *md, struct daemon_entry *e, unsigned state
 }
 
 static struct memberd *g_md;
+
+static struct msg_ctx *pinger; /* MSG_LAZY_LOCAL; md->d.msg if it could not be had */
 
 static void on_pong(struct msg_ctx *m, int status, const struct msg_in *in, void *arg)
 {
@@ -93,11 +100,12 @@ void daemons_ping(struct memberd *md)
 	static unsigned n;
 	if (n++ % RESCAN_S == 0)
 		rescan(md);
+	msg_drain_local(pinger); /* the answers to the last round */
 	for (unsigned i = 0; i < md->daemons.n; i++) {
 		struct daemon_entry *e = &md->daemons.d[i];
 		if (e->pending) {
 			/* Still no answer after a whole period. */
-			msg_cancel(md->d.msg, e->req_id);
+			msg_cancel(e->lazy ? pinger : md->d.msg, e->req_id);
 			e->pending = false;
 			set_state(md, e, PROTO_DAEMON_STATE_HUNG);
 		}
@@ -109,7 +117,11 @@ void daemons_ping(struct memberd *md)
 		snprintf(to.service, sizeof to.service, "%s", e->name);
 		uint64_t tag = next_id++;
 		struct proto_ping p = { .seq = tag };
-		if (msg_request(md->d.msg, &to, PROTO_PING, &p, (unsigned)(CHORES_S * 1000) - 50, on_pong,
+		/* Lazily, the answer is read (or the request cancelled) at the next round; its
+		 * deadline is only for a memberd that stalled. */
+		e->lazy = e->state == PROTO_DAEMON_STATE_UP && pinger != md->d.msg;
+		unsigned ms = (unsigned)(CHORES_S * 1000) * (e->lazy ? 3 : 1) - 50;
+		if (msg_request(e->lazy ? pinger : md->d.msg, &to, PROTO_PING, &p, ms, on_pong,
 		                (void *)(uintptr_t)tag, &e->req_id) < 0) {
 			set_state(md, e, PROTO_DAEMON_STATE_DOWN);
 			continue;
@@ -121,7 +133,20 @@ void daemons_ping(struct memberd *md)
 
 void daemons_start(struct memberd *md)
 {
+	char err[256];
 	g_md = md;
+	pinger = msg_open(md->d.loop, &md->d.conf, &md->d.nodes, NULL, MSG_LAZY_LOCAL, err, sizeof err);
+	if (!pinger) {
+		log_warning("liveness pings from memberd's own socket: %s", err);
+		pinger = md->d.msg;
+	}
+}
+
+void daemons_stop(struct memberd *md)
+{
+	if (pinger != md->d.msg)
+		msg_close(pinger);
+	pinger = NULL;
 }
 
 size_t daemons_fill(const struct daemons *d, struct proto_daemon_info *infos)

@@ -56,6 +56,7 @@ static void on_stop(struct daemon *d)
 	for (int i = 0; i < 10; i++)
 		ev_run(d->loop, EVRUN_NOWAIT);
 	state_save(&md);
+	daemons_stop(&md);
 }
 
 /* Heartbeats must not wait behind a busy machine's other work. Where not allowed (no

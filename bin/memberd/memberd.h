@@ -20,6 +20,7 @@ struct daemon_entry {
 	char name[MSG_SERVICE_MAX];
 	unsigned state;         /* PROTO_DAEMON_STATE_* */
 	bool pending;           /* a ping is out */
+	bool lazy;              /* ... from the endpoint read once a round (daemons.c) */
 	uint64_t ping_id;       /* our tag for it */
 	uint64_t req_id;        /* lib/msg's, to cancel it */
 };
@@ -93,6 +94,7 @@ void state_housekeeping(struct memberd *md); /* every CHORES_S, from the tick */
 
 /* daemons.c */
 void daemons_start(struct memberd *md);
+void daemons_stop(struct memberd *md);
 void daemons_ping(struct memberd *md); /* every CHORES_S, from the tick, after housekeeping */
 /* Fills infos from d (names point into d); returns the count. */
 size_t daemons_fill(const struct daemons *d, struct proto_daemon_info *infos);

@@ -464,6 +464,11 @@ void msg_drain_links(struct msg_ctx *m)
 	link_drain(m);
 }
 
+void msg_drain_local(struct msg_ctx *m)
+{
+	local_drain(m);
+}
+
 void msg_set_event_handler(struct msg_ctx *m, msg_event_fn *fn, void *arg)
 {
 	m->event_fn = fn;

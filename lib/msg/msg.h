@@ -87,6 +87,9 @@ enum {
 	 * reads its peers on a periodic tick of its own (memberd) then wakes once a tick, not
 	 * once per arrival. Connecting, hellos and the local socket still wake it at once. */
 	MSG_LAZY_LINKS = 1 << 1,
+	/* The local socket too is read only by msg_drain_local(): for a second endpoint whose
+	 * answers may wait for the owner's next tick (memberd's liveness pings). */
+	MSG_LAZY_LOCAL = 1 << 2,
 };
 
 /* Opens this process's endpoint. service NULL: a client, named c.PID.N. The cluster key is
@@ -141,6 +144,8 @@ void msg_drain(struct msg_ctx *m);
 /* The same for the links to other nodes only: a daemon with MSG_LAZY_LINKS calls it on
  * its tick (its local socket wakes it anyway, so reading that too would be a wasted call). */
 void msg_drain_links(struct msg_ctx *m);
+/* The same for the local socket only (MSG_LAZY_LOCAL). */
+void msg_drain_local(struct msg_ctx *m);
 
 /* Turns MSG_LAZY_LINKS on or off at run time, for a daemon that reads its links on a
  * timer of its own only in some states (leaderd while it leads). */

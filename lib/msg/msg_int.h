@@ -120,7 +120,7 @@ struct msg_ctx {
 	const struct conf *conf;
 	const struct conf_nodes *nodes;
 	uint32_t self;
-	unsigned flags;           /* MSG_LISTEN, MSG_LAZY_LINKS */
+	unsigned flags;           /* MSG_LISTEN, MSG_LAZY_LINKS, MSG_LAZY_LOCAL */
 	char service[MSG_SERVICE_MAX];
 	char sock_dir[PATH_MAX + 8];
 	char sock_path[CONF_SUN_PATH_MAX];
