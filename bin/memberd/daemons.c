@@ -120,7 +120,8 @@ void daemons_ping(struct memberd *md)
 		/* Lazily, the answer is read (or the request cancelled) at the next round; its
 		 * deadline is only for a memberd that stalled. */
 		e->lazy = e->state == PROTO_DAEMON_STATE_UP && pinger != md->d.msg;
-		unsigned ms = (unsigned)(CHORES_S * 1000) * (e->lazy ? 3 : 1) - 50;
+		double round = md->interval > CHORES_S ? md->interval : CHORES_S;
+		unsigned ms = (unsigned)((e->lazy ? 3 * round : CHORES_S) * 1000) - 50;
 		if (msg_request(e->lazy ? pinger : md->d.msg, &to, PROTO_PING, &p, ms, on_pong,
 		                (void *)(uintptr_t)tag, &e->req_id) < 0) {
 			set_state(md, e, PROTO_DAEMON_STATE_DOWN);
