@@ -86,8 +86,8 @@ static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
 	if (chores) {
 		md->chores_at = now + CHORES_S;
 		state_housekeeping(md);
-		/* Before the heartbeats, so the daemons answer while we work: their answers
-		 * are then read before the loop sleeps again, in this same wake-up. */
+		/* Before the heartbeats: a daemon pinged on our own socket (one that was not
+		 * up) may answer while we work, and is then read in this same wake-up. */
 		daemons_ping(md);
 	}
 	/* What the peers sent since the last tick (the local socket wakes us on its own). */
