@@ -276,6 +276,11 @@ static void become_leader(struct leaderd *ld, uint64_t term, uint64_t until)
 	ld->role = ROLE_LEADER;
 	ld->leader_term = term;
 	ld->lease_until = until;
+	/* A leader reads its links on its renewal timer only (on_timer): the acks of one round
+	 * are read when the next goes out, a lease/3 later, so they do not wake it once each.
+	 * Its lease runs from the send time of what a majority acknowledged, so reading an ack
+	 * late only makes the lease look shorter for a while: never longer. */
+	msg_set_lazy_links(ld->d.msg, true);
 	ld->renew_asked = 0;
 	trace(ld, "start %" PRIu64 " %u %" PRIu64 " %" PRIu64, term, ld->self, now, until);
 	log_notice("leading: term %" PRIu64 " (lock %s)", term, ld->d.conf.cluster_lock);
@@ -319,6 +324,7 @@ void election_step_down(struct leaderd *ld, const char *why)
 	}
 	ld->role = ROLE_FOLLOWER;
 	ld->lease_until = 0;
+	msg_set_lazy_links(ld->d.msg, false);
 	if (ld->leader == ld->self)
 		set_leader(ld, NODE_NONE, 0, why);
 }
@@ -657,7 +663,11 @@ void election_lock_lost(struct leaderd *ld, const char *why)
 
 static void on_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
-	election_evaluate(t->data);
+	struct leaderd *ld = t->data;
+	/* Leading, links are read here only (become_leader); reading may end our term. */
+	if (ld->role == ROLE_LEADER)
+		msg_drain_links(ld->d.msg);
+	election_evaluate(ld);
 }
 
 /* What is due now; returns the next deadline. */
@@ -729,6 +739,11 @@ void election_evaluate(struct leaderd *ld)
 	uint64_t now = now_ns();
 	uint64_t next = step(ld, now);
 	sync_health(ld);
+	/* libev counts a timer from the loop's time, taken when it last woke: after a slow
+	 * step (a busy machine) the timer would run early, find nothing due and wake us once
+	 * more. Count from now instead. */
+	ev_now_update(ld->d.loop);
+	now = now_ns();
 	if (next <= now)
 		next = now + 1 * MS;
 	ev_timer_stop(ld->d.loop, &ld->timer);

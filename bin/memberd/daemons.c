@@ -1,8 +1,14 @@
 /* Liveness of this node's other daemons, so the cluster can tell "node gone" from "its
  * leaderd hung". The daemons are the services of the node's scan directory (laid out by
- * `shoal node start`); each is pinged every second: an answer is up, a missing socket is
- * down (the supervisor is restarting it), no answer within the second is hung, and a
- * record in <run dir>/failed/ means the supervisor left it down. */
+ * `shoal node start`, read again every RESCAN_S); each is pinged every second, from the
+ * heartbeat tick: an answer is up, a missing socket is down (the supervisor is restarting
+ * it), no answer within the second is hung, and a record in <run dir>/failed/ (which
+ * state_housekeeping() turns into a health reason) means the supervisor left it down.
+ *
+ * A daemon that is up is pinged from a second endpoint of memberd's (a client socket,
+ * c.PID.N) that is read only at the next round, a second later: so its answer, which comes
+ * after memberd went back to sleep, does not wake it. A daemon that is not up is pinged
+ * from memberd's own socket, so that it is seen up again at once. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,7 +18,7 @@
 #include "log/log.h"
 #include "memberd.h"
 
-#define LIVENESS_S 1.0
+#define RESCAN_S 10 /* seconds: the scan directory changes only when a node is laid out */
 
 static const char *state_name(unsigned s)
 {
@@ -32,6 +38,8 @@ static void set_state(struct memberd *md, struct daemon_entry *e, unsigned state
 
 static struct memberd *g_md;
 
+static struct msg_ctx *pinger; /* MSG_LAZY_LOCAL; md->d.msg if it could not be had */
+
 static void on_pong(struct msg_ctx *m, int status, const struct msg_in *in, void *arg)
 {
 	struct daemons *ds = &g_md->daemons;
@@ -48,9 +56,12 @@ static void on_pong(struct msg_ctx *m, int status, const struct msg_in *in, void
 
 static bool is_failed(const struct memberd *md, const char *name)
 {
-	char path[PATH_MAX + 64];
-	snprintf(path, sizeof path, "%s/failed/%s", md->d.conf.run_dir, name);
-	return access(path, F_OK) == 0;
+	char reason[REASON_LEN];
+	snprintf(reason, sizeof reason, REASON_FAILED_FMT, name);
+	for (unsigned i = 0; i < md->health.n; i++)
+		if (strcmp(md->health.r[i], reason) == 0)
+			return true;
+	return false;
 }
 
 /* The names in the scan directory, keeping what we knew of each. */
@@ -83,16 +94,18 @@ static void rescan(struct memberd *md)
 	}
 }
 
-static void on_liveness(struct ev_loop *loop, ev_timer *t, int revents)
+void daemons_ping(struct memberd *md)
 {
 	static uint64_t next_id = 1;
-	struct memberd *md = t->data;
-	rescan(md);
+	static unsigned n;
+	if (n++ % RESCAN_S == 0)
+		rescan(md);
+	msg_drain_local(pinger); /* the answers to the last round */
 	for (unsigned i = 0; i < md->daemons.n; i++) {
 		struct daemon_entry *e = &md->daemons.d[i];
 		if (e->pending) {
 			/* Still no answer after a whole period. */
-			msg_cancel(md->d.msg, e->req_id);
+			msg_cancel(e->lazy ? pinger : md->d.msg, e->req_id);
 			e->pending = false;
 			set_state(md, e, PROTO_DAEMON_STATE_HUNG);
 		}
@@ -104,7 +117,12 @@ static void on_liveness(struct ev_loop *loop, ev_timer *t, int revents)
 		snprintf(to.service, sizeof to.service, "%s", e->name);
 		uint64_t tag = next_id++;
 		struct proto_ping p = { .seq = tag };
-		if (msg_request(md->d.msg, &to, PROTO_PING, &p, (unsigned)(LIVENESS_S * 1000) - 50, on_pong,
+		/* Lazily, the answer is read (or the request cancelled) at the next round; its
+		 * deadline is only for a memberd that stalled. */
+		e->lazy = e->state == PROTO_DAEMON_STATE_UP && pinger != md->d.msg;
+		double round = md->interval > CHORES_S ? md->interval : CHORES_S;
+		unsigned ms = (unsigned)((e->lazy ? 3 * round : CHORES_S) * 1000) - 50;
+		if (msg_request(e->lazy ? pinger : md->d.msg, &to, PROTO_PING, &p, ms, on_pong,
 		                (void *)(uintptr_t)tag, &e->req_id) < 0) {
 			set_state(md, e, PROTO_DAEMON_STATE_DOWN);
 			continue;
@@ -116,10 +134,20 @@ static void on_liveness(struct ev_loop *loop, ev_timer *t, int revents)
 
 void daemons_start(struct memberd *md)
 {
+	char err[256];
 	g_md = md;
-	ev_timer_init(&md->liveness, on_liveness, 0.05, LIVENESS_S);
-	md->liveness.data = md;
-	ev_timer_start(md->d.loop, &md->liveness);
+	pinger = msg_open(md->d.loop, &md->d.conf, &md->d.nodes, NULL, MSG_LAZY_LOCAL, err, sizeof err);
+	if (!pinger) {
+		log_warning("liveness pings from memberd's own socket: %s", err);
+		pinger = md->d.msg;
+	}
+}
+
+void daemons_stop(struct memberd *md)
+{
+	if (pinger != md->d.msg)
+		msg_close(pinger);
+	pinger = NULL;
 }
 
 size_t daemons_fill(const struct daemons *d, struct proto_daemon_info *infos)

@@ -1,15 +1,23 @@
-/* Heartbeats and failure detection. Every interval each memberd sends a heartbeat to every
- * peer's memberd; a peer silent for keepalive limit intervals is disconnected, checked by a
- * timer set to the moment the first connected peer's silence runs out.
+/* Heartbeats and failure detection, on one tick per interval.
  *
- * Heartbeats go out on the wall clock's interval boundaries, so on a cluster with synchronised
- * clocks they arrive together and a node wakes a few times an interval, not once per peer:
- * idle cost is wake-ups, and a wake-up is expensive on a virtual machine.
+ * Idle cost is wake-ups, not work: on a virtual machine a wake-up costs ~100 us. So memberd
+ * wakes once per interval, on the wall clock's interval boundaries, and does everything at
+ * that tick: it reads what its peers sent since the last tick (links are read only then,
+ * MSG_LAZY_LINKS, so an arrival never wakes it), sends its own heartbeat to every peer,
+ * checks every peer's silence, and once a second pings the local daemons and does its
+ * housekeeping. Only local requests (CLIs, subscribers) wake it between ticks.
  *
- * Never wrong under load: before blaming a peer, memberd reads what already waits on its
- * own sockets, and when its own loop ran more than an interval late (SIGSTOP/SIGCONT, a VM
- * pause, swap), the silence was ours: every peer's silence count starts again. Silence is
- * measured on CLOCK_MONOTONIC, so a wall-clock step changes nothing. */
+ * Silence runs from the moment the peer's last heartbeat arrived (the kernel's receive
+ * time, not the tick that read it), and is checked at each tick: a peer is disconnected at
+ * the first tick at which it has been silent for keepalive limit intervals, less half an
+ * interval for the ticks' own jitter. With 100 ms x 5 and peers ticking on the same
+ * boundaries, that is 400 to 500 ms after it stopped, and a peer is never blamed for less
+ * than 450 ms of silence.
+ *
+ * Never wrong under load: memberd reads its links at every tick before it checks anyone,
+ * and when its own loop ran more than an interval late (SIGSTOP/SIGCONT, a VM pause, swap),
+ * the silence was ours: every peer's silence count starts again. Silence is measured on
+ * CLOCK_MONOTONIC, so a wall-clock step changes nothing (it moves the boundaries only). */
 #include <string.h>
 
 #include "log/log.h"
@@ -54,49 +62,17 @@ void peer_disconnect(struct memberd *md, uint32_t i, const char *why)
 	view_changed(md, "node disconnected");
 }
 
-/* Arms the deadline timer for the first connected peer whose silence will run out. */
-static void arm_deadline(struct memberd *md, double now)
+static void check_silence(struct memberd *md, double now)
 {
-	double first = 0;
-	for (uint32_t i = 0; i < md->d.nodes.count; i++) {
-		const struct peer *p = &md->peer[i];
-		double due = p->last_heard + md->silence_limit;
-		if (p->connected && (first == 0 || due < first))
-			first = due;
-	}
-	ev_timer_stop(md->d.loop, &md->deadline);
-	if (first == 0)
-		return;
-	/* A millisecond past, so the peer is late, not just due. */
-	ev_timer_set(&md->deadline, first - now > 0 ? first - now + 0.001 : 0.001, 0);
-	ev_timer_start(md->d.loop, &md->deadline);
-}
-
-static void check_silence(struct memberd *md)
-{
-	double now = mono_now();
-	bool drained = false;
+	double limit = md->silence_limit - md->interval / 2;
 	for (uint32_t i = 0; i < md->d.nodes.count; i++) {
 		struct peer *p = &md->peer[i];
-		if (!p->connected || now - p->last_heard <= md->silence_limit)
+		if (!p->connected || now - p->last_heard <= limit)
 			continue;
-		if (!drained) {
-			/* Its heartbeat may be waiting in our own queue: read that first. */
-			msg_drain(md->d.msg);
-			drained = true;
-			if (!p->connected || now - p->last_heard <= md->silence_limit)
-				continue;
-		}
 		char why[64];
 		snprintf(why, sizeof why, "silent for %.0f ms", (now - p->last_heard) * 1000);
 		peer_disconnect(md, i, why);
 	}
-	arm_deadline(md, now);
-}
-
-static void on_deadline(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	check_silence(t->data);
 }
 
 static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
@@ -104,6 +80,18 @@ static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
 	struct memberd *md = t->data;
 	double now = mono_now();
 	double late = now - md->last_tick - md->interval;
+	/* Half an interval early is due: ticks jitter, and a second is not a whole number of
+	 * them for every interval. */
+	bool chores = now + md->interval / 2 >= md->chores_at;
+	if (chores) {
+		md->chores_at = now + CHORES_S;
+		state_housekeeping(md);
+		/* Before the heartbeats: a daemon pinged on our own socket (one that was not
+		 * up) may answer while we work, and is then read in this same wake-up. */
+		daemons_ping(md);
+	}
+	/* What the peers sent since the last tick (the local socket wakes us on its own). */
+	msg_drain_links(md->d.msg);
 	md->last_tick = now;
 	if (late > md->interval) {
 		/* We were stopped, not our peers: restart every silence count. */
@@ -114,7 +102,7 @@ static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
 				md->peer[i].last_heard = now;
 	}
 	heartbeat_send_all(md, false);
-	check_silence(md);
+	check_silence(md, now);
 }
 
 void heartbeat_start(struct memberd *md)
@@ -122,9 +110,8 @@ void heartbeat_start(struct memberd *md)
 	ev_periodic_init(&md->tick, on_tick, 0, md->interval, NULL);
 	md->tick.data = md;
 	ev_periodic_start(md->d.loop, &md->tick);
-	ev_init(&md->deadline, on_deadline);
-	md->deadline.data = md;
 	md->last_tick = mono_now();
+	md->chores_at = md->last_tick;
 	heartbeat_send_all(md, false);
 }
 
@@ -167,7 +154,9 @@ void heartbeat_received(struct memberd *md, const struct msg_in *in)
 			peer_disconnect(md, from, "it is stopping");
 		return;
 	}
-	p->last_heard = now;
+	/* Heartbeats of one peer may come over two links (each side opens one): keep the newest. */
+	if (!p->connected || in->arrived > p->last_heard)
+		p->last_heard = in->arrived;
 	p->last_seq = hb->seq;
 	bool changed = false;
 	if (!p->connected || p->incarnation != hb->incarnation) {
@@ -199,6 +188,4 @@ void heartbeat_received(struct memberd *md, const struct msg_in *in)
 		changed = true;
 	if (changed)
 		view_changed(md, "node state changed");
-	if (!ev_is_active(&md->deadline))
-		arm_deadline(md, now);
 }

@@ -56,6 +56,7 @@ static void on_stop(struct daemon *d)
 	for (int i = 0; i < 10; i++)
 		ev_run(d->loop, EVRUN_NOWAIT);
 	state_save(&md);
+	daemons_stop(&md);
 }
 
 /* Heartbeats must not wait behind a busy machine's other work. Where not allowed (no
@@ -76,7 +77,7 @@ static void go_realtime(void)
 int main(int argc, char **argv)
 {
 	struct timespec ts;
-	int rc = daemon_init(&md.d, "memberd", argc, argv, MSG_LISTEN);
+	int rc = daemon_init(&md.d, "memberd", argc, argv, MSG_LISTEN | MSG_LAZY_LINKS);
 	if (rc >= 0)
 		return rc;
 	md.self = msg_self_node(md.d.msg);

@@ -12,11 +12,15 @@
 #define REASON_LEN      64
 
 #define DAEMONS_MAX     16
+#define CHORES_S        1.0 /* seconds between liveness pings and housekeeping */
+/* The health reason of a daemon the supervisor left down (<run dir>/failed/NAME). */
+#define REASON_FAILED_FMT "daemon %.30s permanently down"
 
 struct daemon_entry {
 	char name[MSG_SERVICE_MAX];
 	unsigned state;         /* PROTO_DAEMON_STATE_* */
 	bool pending;           /* a ping is out */
+	bool lazy;              /* ... from the endpoint read once a round (daemons.c) */
 	uint64_t ping_id;       /* our tag for it */
 	uint64_t req_id;        /* lib/msg's, to cancel it */
 };
@@ -41,7 +45,7 @@ struct peer {
 	bool connected;
 	bool left;              /* said goodbye: not a flap when it comes back */
 	uint64_t incarnation;   /* the peer's, from its heartbeats */
-	double last_heard;      /* monotonic seconds of its last heartbeat */
+	double last_heard;      /* monotonic: when its last heartbeat arrived */
 	uint64_t last_seq;
 	uint32_t flags;         /* its own admin flags, as it last told us */
 	double ban_until;       /* monotonic, on our clock */
@@ -59,16 +63,14 @@ struct memberd {
 	double interval;        /* seconds */
 	double silence_limit;   /* seconds of silence before a peer is disconnected */
 	double last_tick;       /* monotonic */
-	ev_periodic tick;       /* heartbeats, on the wall clock's interval boundaries */
-	ev_timer deadline;      /* the next moment a connected peer's silence runs out */
-	ev_timer housekeeping;  /* ban expiry, state file, permanently failed daemons */
+	double chores_at;       /* monotonic: next liveness pings and housekeeping */
+	ev_periodic tick;       /* everything periodic, on the wall clock's interval boundaries */
 	struct peer peer[CONF_MAX_NODES];
 	/* this node's own state */
 	bool disabled, stopped;
 	double ban_until;       /* monotonic; 0: not banned */
 	struct reasons health;
 	struct daemons daemons; /* this node's other daemons: up, hung, down, failed */
-	ev_timer liveness;
 	char subscriber[SUBSCRIBERS_MAX][MSG_SERVICE_MAX];
 	unsigned nsubscribers;
 	uint64_t stat_view_changes, stat_heartbeats_rx, stat_heartbeats_bad, stat_stalls, stat_flaps;
@@ -88,10 +90,12 @@ uint32_t state_flags(const struct memberd *md, double now);
 uint64_t state_ban_remaining_ms(double until, double now);
 bool reasons_set(struct reasons *r, const char *reason, bool on);
 int state_apply(struct memberd *md, const struct proto_member_set *op, char *why, size_t len);
-void state_housekeeping(struct memberd *md);
+void state_housekeeping(struct memberd *md); /* every CHORES_S, from the tick */
 
 /* daemons.c */
 void daemons_start(struct memberd *md);
+void daemons_stop(struct memberd *md);
+void daemons_ping(struct memberd *md); /* every CHORES_S, from the tick, after housekeeping */
 /* Fills infos from d (names point into d); returns the count. */
 size_t daemons_fill(const struct daemons *d, struct proto_daemon_info *infos);
 /* Takes a peer's list from its heartbeat; true if it changed. */

@@ -14,7 +14,6 @@
 #include "log/log.h"
 #include "memberd.h"
 
-#define HOUSEKEEPING_S   1.0
 #define REASON_UNMONITORED "not yet monitored"
 
 static void state_path(const struct memberd *md, char *buf, size_t len)
@@ -82,11 +81,6 @@ void state_save(struct memberd *md)
 		log_err("unable to save the node's flags to %s: %s", path, strerror(errno));
 }
 
-static void on_housekeeping(struct ev_loop *loop, ev_timer *t, int revents)
-{
-	state_housekeeping(t->data);
-}
-
 void state_load(struct memberd *md)
 {
 	char path[PATH_MAX + 32], line[256];
@@ -124,9 +118,6 @@ void state_load(struct memberd *md)
 	}
 	if (md->d.conf.health_monitor != CONF_HEALTH_NONE)
 		reasons_set(&md->health, REASON_UNMONITORED, true);
-	ev_timer_init(&md->housekeeping, on_housekeeping, HOUSEKEEPING_S, HOUSEKEEPING_S);
-	md->housekeeping.data = md;
-	ev_timer_start(md->d.loop, &md->housekeeping);
 	state_housekeeping(md);
 	state_save(md);
 }
@@ -143,7 +134,7 @@ static bool failed_daemons(struct memberd *md)
 		struct dirent *e;
 		while ((e = readdir(d)))
 			if (e->d_name[0] != '.' && now.n < REASONS_MAX) {
-				snprintf(reason, sizeof reason, "daemon %.30s permanently down", e->d_name);
+				snprintf(reason, sizeof reason, REASON_FAILED_FMT, e->d_name);
 				reasons_set(&now, reason, true);
 			}
 		closedir(d);

@@ -25,6 +25,7 @@
 
 #include <errno.h>
 #include <ev.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <stdarg.h>
@@ -32,6 +33,7 @@
 #include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/inotify.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <time.h>
@@ -62,7 +64,9 @@ static void *log_sink_arg;
 static int log_conf_level = LOGL_NOTICE;  /* when log-levels names neither us nor `*` */
 static char log_levels_file[PATH_MAX];
 static struct ev_loop *log_loop;
-static ev_stat log_levels_w;
+static ev_stat log_levels_w;             /* without inotify */
+static ev_io log_levels_io;              /* inotify on the run directory */
+static const char *levels_name;          /* log-levels, in log_levels_file */
 
 /* Datagrams waiting for room in logfwd's socket, oldest first. */
 struct ring_item {
@@ -139,6 +143,51 @@ static void levels_reload(void)
 static void on_levels_changed(struct ev_loop *loop, ev_stat *w, int revents)
 {
 	levels_reload();
+}
+
+/* Follows log-levels through inotify on the run directory: the file may not exist yet, and
+ * libev's ev_stat then (and on file systems it does not know) polls with stat(2) every
+ * interval, a wake-up a second in every daemon of an idle node. logfwd replaces the file
+ * by rename; an admin may edit or remove it. */
+static void on_levels_inotify(struct ev_loop *loop, ev_io *w, int revents)
+{
+	union {
+		struct inotify_event ev;
+		char buf[4096];
+	} u;
+	bool ours = false;
+	ssize_t n;
+	while ((n = read(w->fd, u.buf, sizeof u.buf)) > 0) {
+		for (char *p = u.buf; p < u.buf + n;) {
+			struct inotify_event *e = (struct inotify_event *)(void *)p;
+			if ((e->mask & IN_Q_OVERFLOW) || (e->len && strcmp(e->name, levels_name) == 0))
+				ours = true;
+			p += sizeof *e + e->len;
+		}
+	}
+	if (ours)
+		levels_reload();
+}
+
+static void levels_watch(void)
+{
+	char dir[PATH_MAX];
+	const char *slash = strrchr(log_levels_file, '/');
+	levels_name = slash ? slash + 1 : log_levels_file;
+	snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - log_levels_file) : 1,
+	         slash ? log_levels_file : ".");
+	int fd = inotify_init1(IN_NONBLOCK | IN_CLOEXEC);
+	if (fd >= 0 && inotify_add_watch(fd, dir, IN_CLOSE_WRITE | IN_MOVED_TO | IN_MOVED_FROM |
+	                                 IN_DELETE | IN_ONLYDIR) >= 0) {
+		ev_io_init(&log_levels_io, on_levels_inotify, fd, EV_READ);
+		ev_io_start(log_loop, &log_levels_io);
+		return;
+	}
+	if (fd >= 0)
+		close(fd);
+	/* No inotify to be had (limits, an odd file system): a stat every second. */
+	ev_stat_init(&log_levels_w, on_levels_changed, log_levels_file, 1.);
+	ev_stat_start(log_loop, &log_levels_w);
 }
 
 /* ---- attach ---- */
@@ -225,9 +274,7 @@ int log_attach(struct msg_ctx *m, const struct conf *c)
 	log_levels_path(c, log_levels_file, sizeof log_levels_file);
 	levels_reload();
 	log_loop = msg_loop(m);
-	/* inotify where libev has it; else a stat every second. */
-	ev_stat_init(&log_levels_w, on_levels_changed, log_levels_file, 1.);
-	ev_stat_start(log_loop, &log_levels_w);
+	levels_watch();
 	ev_unref(log_loop);
 
 	memset(&log_sa, 0, sizeof log_sa);
@@ -258,6 +305,10 @@ void log_detach(void)
 {
 	if (log_loop) {
 		ev_ref(log_loop);
+		if (ev_is_active(&log_levels_io)) {
+			ev_io_stop(log_loop, &log_levels_io);
+			close(log_levels_io.fd);
+		}
 		ev_stat_stop(log_loop, &log_levels_w);
 		if (ev_is_active(&ring_prep)) {
 			ev_ref(log_loop);

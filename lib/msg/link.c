@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -135,6 +136,9 @@ static void link_up(struct msg_ctx *m, struct link *l)
 {
 	l->state = LINK_UP;
 	ev_timer_stop(m->loop, &l->hello_timer);
+	/* From now on msg_drain() reads it (a broken link is noticed there too). */
+	if (m->flags & MSG_LAZY_LINKS)
+		ev_io_stop(m->loop, &l->r);
 	while (l->early.head) {
 		if (!link_enqueue_sealed(l, l->early.head->data, l->early.head->len))
 			m->st.drop_queue++;
@@ -235,6 +239,41 @@ static int link_parse(struct msg_ctx *m, struct link *l)
 	return 0;
 }
 
+/* One recv; sets l->rx_at. A lazily read link asks the kernel when the data arrived
+ * (SO_TIMESTAMPNS: the wall-clock time of the newest segment read), so a failure detector
+ * that reads once a tick still measures silence from the arrival, not from its own tick.
+ * The wall-clock time is turned into monotonic time here; should the clock have stepped
+ * meanwhile, the result is kept between the last time the link was read to the end (it
+ * came after that) and now. */
+static ssize_t link_recv(struct msg_ctx *m, struct link *l, size_t space, double *read_at)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(struct timespec))];
+	} cm;
+	struct iovec iov = { l->in + l->in_len, space };
+	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
+	if (l->stamped) {
+		mh.msg_control = cm.buf;
+		mh.msg_controllen = sizeof cm.buf;
+	}
+	ssize_t n = recvmsg(l->fd, &mh, MSG_DONTWAIT);
+	double now = msg_mono_now();
+	*read_at = l->rx_at = now;
+	if (n <= 0)
+		return n;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
+			continue;
+		struct timespec ts, real;
+		memcpy(&ts, CMSG_DATA(c), sizeof ts);
+		clock_gettime(CLOCK_REALTIME, &real);
+		double at = now - ((double)(real.tv_sec - ts.tv_sec) + (real.tv_nsec - ts.tv_nsec) / 1e9);
+		l->rx_at = at > now ? now : at < l->emptied_at ? l->emptied_at : at;
+	}
+	return n;
+}
+
 static void on_link_read(struct ev_loop *loop, ev_io *w, int revents)
 {
 	struct link *l = w->data;
@@ -254,7 +293,8 @@ static void on_link_read(struct ev_loop *loop, ev_io *w, int revents)
 				l->in_cap = cap;
 			}
 		}
-		ssize_t n = recv(l->fd, l->in + l->in_len, l->in_cap - l->in_len, MSG_DONTWAIT);
+		double read_at;
+		ssize_t n = link_recv(m, l, l->in_cap - l->in_len, &read_at);
 		if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR)) {
 			if (l->outbound && l->state == LINK_HELLO && l->node < m->nodes->count)
 				msg_event(m, "hello-closed", "link to node %u (%s) closed during the hello: "
@@ -263,17 +303,22 @@ static void on_link_read(struct ev_loop *loop, ev_io *w, int revents)
 			link_close(m, l);
 			return;
 		}
-		if (n < 0)
+		if (n < 0) {
+			l->emptied_at = read_at;
 			return;
+		}
 		size_t space = l->in_cap - l->in_len;
 		l->in_len += (size_t)n;
+		bool emptied = (size_t)n < space;
+		if (emptied)
+			l->emptied_at = read_at;
 		if (link_parse(m, l) < 0) {
 			link_close(m, l);
 			return;
 		}
 		/* A short read drained the socket: the loop wakes us if more comes, and one recv
 		 * fewer per message is most of an idle node's system calls. */
-		if ((size_t)n < space)
+		if (emptied)
 			return;
 	}
 }
@@ -316,6 +361,11 @@ static struct link *link_new(struct msg_ctx *m, int fd, bool outbound)
 	ev_io_init(&l->w, on_link_write, fd, EV_WRITE);
 	ev_timer_init(&l->hello_timer, on_hello_timeout, HELLO_TIMEOUT, 0);
 	l->r.data = l->w.data = l->hello_timer.data = l;
+	if (m->flags & MSG_LAZY_LINKS) {
+		int one = 1;
+		setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+		l->stamped = true;
+	}
 	ev_timer_start(m->loop, &l->hello_timer);
 	l->next = m->links;
 	m->links = l;
@@ -462,6 +512,26 @@ void link_drain(struct msg_ctx *m)
 		next = l->next; /* reading may close (free) l, never another link */
 		if (l->state != LINK_CONNECTING)
 			on_link_read(m->loop, &l->r, EV_READ);
+	}
+}
+
+void msg_set_lazy_links(struct msg_ctx *m, bool lazy)
+{
+	if (lazy == !!(m->flags & MSG_LAZY_LINKS))
+		return;
+	m->flags ^= MSG_LAZY_LINKS;
+	for (struct link *l = m->links; l; l = l->next) {
+		if (l->state != LINK_UP)
+			continue; /* link_up() sees to it */
+		if (lazy && !l->stamped) {
+			int one = 1;
+			setsockopt(l->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+			l->stamped = true;
+		}
+		if (lazy)
+			ev_io_stop(m->loop, &l->r);
+		else
+			ev_io_start(m->loop, &l->r); /* level-triggered: what waits is read at once */
 	}
 }
 

@@ -112,7 +112,8 @@ int local_bind(struct msg_ctx *m, char *err, size_t errlen)
 	snprintf(m->sock_path, sizeof m->sock_path, "%s", sa.sun_path);
 	ev_io_init(&m->rx, on_readable, m->fd, EV_READ);
 	m->rx.data = m;
-	ev_io_start(m->loop, &m->rx);
+	if (!(m->flags & MSG_LAZY_LOCAL))
+		ev_io_start(m->loop, &m->rx);
 	return 0;
 }
 

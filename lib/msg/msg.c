@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <sodium.h>
@@ -34,6 +35,7 @@ struct msg_ctx *msg_open(struct ev_loop *loop, const struct conf *c, const struc
 	m->conf = c;
 	m->nodes = n;
 	m->self = (uint32_t)self;
+	m->flags = flags;
 	m->fd = m->listen_fd = -1;
 	m->keylen = -1;
 	m->next_id = 1;
@@ -73,6 +75,13 @@ nomem:
 	snprintf(err, errlen, "out of memory");
 	errno = ENOMEM;
 	return NULL;
+}
+
+double msg_mono_now(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + ts.tv_nsec / 1e9;
 }
 
 static void pending_free(struct msg_ctx *m, struct pending *p)
@@ -350,7 +359,8 @@ static void answer_stats(struct msg_ctx *m, const struct msg_in *in)
 void msg_dispatch(struct msg_ctx *m, const uint8_t *buf, size_t len, struct link *l, pid_t pid,
                   uid_t uid)
 {
-	struct msg_in in = { .env = &m->env, .remote = l != NULL, .pid = pid, .uid = uid };
+	struct msg_in in = { .env = &m->env, .remote = l != NULL, .pid = pid, .uid = uid,
+	                     .arrived = l ? l->rx_at : msg_mono_now() };
 
 	proto_arena_init(&m->arena, m->arena_mem, ARENA_SIZE);
 	if (proto_envelope_decode_buf(&m->env, buf, len, &m->arena) < 0 ||
@@ -447,6 +457,16 @@ void msg_drain(struct msg_ctx *m)
 {
 	local_drain(m);
 	link_drain(m);
+}
+
+void msg_drain_links(struct msg_ctx *m)
+{
+	link_drain(m);
+}
+
+void msg_drain_local(struct msg_ctx *m)
+{
+	local_drain(m);
 }
 
 void msg_set_event_handler(struct msg_ctx *m, msg_event_fn *fn, void *arg)

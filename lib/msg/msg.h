@@ -67,6 +67,9 @@ struct msg_in {
 	unsigned type;
 	const void *body;                 /* the decoded struct proto_<type> */
 	bool remote;                      /* arrived over a node link */
+	/* CLOCK_MONOTONIC seconds at which it arrived: on a link read lazily (MSG_LAZY_LINKS)
+	 * the kernel's receive time, which may be a tick before it was read; else now. */
+	double arrived;
 	pid_t pid;                        /* local sender's credentials */
 	uid_t uid;
 };
@@ -80,6 +83,13 @@ typedef void msg_reply_fn(struct msg_ctx *m, int status, const struct msg_in *in
 
 enum {
 	MSG_LISTEN = 1 << 0, /* accept links from peers (daemons) */
+	/* Links that are up are read only by msg_drain(), not when data arrives: a daemon that
+	 * reads its peers on a periodic tick of its own (memberd) then wakes once a tick, not
+	 * once per arrival. Connecting, hellos and the local socket still wake it at once. */
+	MSG_LAZY_LINKS = 1 << 1,
+	/* The local socket too is read only by msg_drain_local(): for a second endpoint whose
+	 * answers may wait for the owner's next tick (memberd's liveness pings). */
+	MSG_LAZY_LOCAL = 1 << 2,
 };
 
 /* Opens this process's endpoint. service NULL: a client, named c.PID.N. The cluster key is
@@ -131,6 +141,15 @@ int msg_stream_send(struct msg_ctx *m, const struct msg_addr *dst, uint32_t kind
 /* Reads and dispatches, without blocking, everything already waiting on this endpoint's
  * sockets: a failure detector calls it before it blames a silent peer. */
 void msg_drain(struct msg_ctx *m);
+/* The same for the links to other nodes only: a daemon with MSG_LAZY_LINKS calls it on
+ * its tick (its local socket wakes it anyway, so reading that too would be a wasted call). */
+void msg_drain_links(struct msg_ctx *m);
+/* The same for the local socket only (MSG_LAZY_LOCAL). */
+void msg_drain_local(struct msg_ctx *m);
+
+/* Turns MSG_LAZY_LINKS on or off at run time, for a daemon that reads its links on a
+ * timer of its own only in some states (leaderd while it leads). */
+void msg_set_lazy_links(struct msg_ctx *m, bool lazy);
 
 /* Counters, reported by the stats message; a daemon may add its own. */
 void msg_counter_add(struct msg_ctx *m, const char *name, const uint64_t *value);

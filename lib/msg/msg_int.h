@@ -48,11 +48,14 @@ struct link {
 	uint32_t node;                        /* peer identity (from the hello when inbound) */
 	char service[MSG_SERVICE_MAX];
 	bool outbound;
+	bool stamped;                         /* SO_TIMESTAMPNS is on */
 	enum link_state state;
 	int fd;
 	ev_io r, w;
 	ev_timer hello_timer;
 	struct msg_wire wire;
+	double rx_at;                         /* CLOCK_MONOTONIC: its newest input arrived */
+	double emptied_at;                    /* ... and was last read to the end */
 	uint8_t *in;                          /* partial input */
 	size_t in_len, in_cap;
 	struct queue out;                     /* sealed frames */
@@ -117,6 +120,7 @@ struct msg_ctx {
 	const struct conf *conf;
 	const struct conf_nodes *nodes;
 	uint32_t self;
+	unsigned flags;           /* MSG_LISTEN, MSG_LAZY_LINKS, MSG_LAZY_LOCAL */
 	char service[MSG_SERVICE_MAX];
 	char sock_dir[PATH_MAX + 8];
 	char sock_path[CONF_SUN_PATH_MAX];
@@ -166,6 +170,7 @@ struct msg_ctx {
 };
 
 /* msg.c */
+double msg_mono_now(void);                /* CLOCK_MONOTONIC seconds */
 /* Reports a notable event (a refused link) to the daemon's event handler, at most once per
  * kind every EVENT_QUIET seconds. */
 void msg_event(struct msg_ctx *m, const char *kind, const char *fmt, ...)

@@ -5,11 +5,7 @@
 #                                         once (in parallel, as admins of 3 machines would)
 #                                         to every node's view showing all 3 connected;
 #                                         median of 5 clusters
-#   BENCH idle_pss_kb V kB                PSS (smaps_rollup) of one node's processes in an
-#                                         idle 3-node cluster: s6-svscan, s6-supervise,
-#                                         memberd
-#   BENCH idle_cpu_ms_per_min V ms        their CPU time (utime+stime) over 60 s idle
-# SHOAL_BENCH_QUICK=1 measures the CPU over 10 s and scales it to a minute.
+# The idle cost of a node (PSS, CPU, wake-ups) is tests/bench/idle.sh's.
 # Everything started is stopped, by pid, even on failure or interruption.
 set -u
 : "${SHOAL_BUILD:?set SHOAL_BUILD to a build directory}"
@@ -70,19 +66,6 @@ formation() {
 
 median() { sort -n | awk '{ v[NR] = $1 } END { print v[int((NR + 1) / 2)] }'; }
 
-# Sum of a per-process number over node 1's tree.
-tree_sum() {
-	local what=$1 p sum=0 v
-	for p in $(node_tree_pids 1); do
-		case $what in
-		pss) v=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null) ;;
-		cpu) v=$(sed 's/.*) //' "/proc/$p/stat" 2>/dev/null | awk '{ print $12 + $13 }') ;;
-		esac
-		sum=$((sum + ${v:-0}))
-	done
-	echo "$sum"
-}
-
 runs=()
 for r in 1 2 3 4 5; do
 	formation
@@ -91,20 +74,3 @@ for r in 1 2 3 4 5; do
 done
 echo "# formation_3_nodes_ms runs: ${runs[*]} (shoal node start on the 3 nodes in parallel)"
 echo "BENCH formation_3_nodes_ms $(printf '%s\n' "${runs[@]}" | median) ms"
-
-# The idle figures: a formed 3-node cluster, measured on node 1 after it settles.
-cluster_create 3 || die "cluster_create"
-cluster_start >/dev/null || die "cluster_start"
-wait_for 10 cluster_connected || die "no formation"
-sleep 2
-ntree=$(node_tree_pids 1 | wc -l)
-[ "$ntree" -ge 3 ] || die "node 1 has $ntree processes, expected s6-svscan, s6-supervise, memberd"
-echo "BENCH idle_pss_kb $(tree_sum pss) kB"
-secs=60
-[ "${SHOAL_BENCH_QUICK:-0}" = 1 ] && secs=10
-hz=$(getconf CLK_TCK)
-c0=$(tree_sum cpu)
-sleep "$secs"
-c1=$(tree_sum cpu)
-[ "$(node_tree_pids 1 | wc -l)" -eq "$ntree" ] || die "node 1's processes changed during the measurement"
-echo "BENCH idle_cpu_ms_per_min $(((c1 - c0) * 1000 * 60 / hz / secs)) ms"

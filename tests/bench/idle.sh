@@ -1,0 +1,83 @@
+#!/bin/bash
+# The idle cost of one node, run by tests/bench/run with SHOAL_BUILD set: a formed 3-node
+# loopback cluster (tests/cluster/lib.bash, keepalive 100 ms x 5), measured on node 1 after
+# it settles. The node is its whole supervision tree: s6-svscan, the s6-supervise processes
+# and every daemon (memberd, logfwd, and leaderd: its service directory still waits in
+# contrib/leaderd.svc, so this bench runs a copy of svc/ with it added; SHOAL_BENCH_LEADERD=0
+# measures svc/ as it is). Prints:
+#   BENCH idle_pss_kb V kB                 PSS (smaps_rollup) of the node's processes
+#   BENCH idle_cpu_ms_per_min V ms         their CPU time over 60 s idle, scaled to a minute
+#                                          (target: 100 ms). From /proc/PID/schedstat (time
+#                                          on a CPU, in ns) rather than utime+stime, which
+#                                          count whole 10 ms ticks: a daemon that runs for
+#                                          100 us at a time gets its share by sampling only
+#   BENCH idle_wakeups_per_s V /s          their voluntary context switches per second: the
+#                                          wake-ups, which on a virtual machine cost ~100 us
+#                                          each and so are what the CPU figure follows
+#   BENCH idle_<proc>_cpu_ms_per_min V ms  the same per process (s6-supervise summed)
+#   BENCH idle_<proc>_wakeups_per_s V /s
+# SHOAL_BENCH_QUICK=1 measures over 10 s and scales to a minute; SHOAL_BENCH_IDLE_S sets
+# the seconds. Everything started is stopped, by pid, even on failure or interruption.
+set -u
+: "${SHOAL_BUILD:?set SHOAL_BUILD to a build directory}"
+TOP=$(cd "$(dirname "$0")/../.." && pwd)
+BATS_TEST_DIRNAME=$TOP/tests
+# shellcheck source=../lib/common.bash
+source "$TOP/tests/lib/common.bash"
+SVC=
+if [ "${SHOAL_BENCH_LEADERD:-1}" = 1 ] && [ ! -d "$TOP/svc/leaderd" ] && [ -d "$TOP/contrib/leaderd.svc" ]; then
+	SVC=$(mktemp -d /tmp/shoal-idle-svc.XXXXXX)
+	cp -a "$TOP/svc/." "$SVC/"
+	mkdir "$SVC/leaderd"
+	for f in run finish notification-fd timeout-finish; do cp -a "$TOP/contrib/leaderd.svc/$f" "$SVC/leaderd/"; done
+	export SHOAL_SVC_DIR=$SVC
+fi
+# shellcheck source=../cluster/lib.bash
+source "$TOP/tests/cluster/lib.bash"
+
+trap 'cluster_teardown >&2; [ -n "$SVC" ] && rm -rf "$SVC"' EXIT
+trap 'exit 130' INT TERM
+
+die() {
+	echo "bench/idle.sh: fatal: $*" >&2
+	exit 111
+}
+
+# sample: "pid name cpu_ns wakeups pss_kb" for every process of node 1's tree.
+sample() {
+	local p name cpu sw pss
+	for p in $(node_tree_pids 1); do
+		name=$(cat "/proc/$p/comm" 2>/dev/null) || continue
+		read -r cpu _ 2>/dev/null <"/proc/$p/schedstat" || cpu=0
+		sw=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+		pss=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null)
+		echo "$p $name ${cpu:-0} ${sw:-0} ${pss:-0}"
+	done
+}
+
+cluster_create 3 || die "cluster_create"
+cluster_start >/dev/null || die "cluster_start"
+wait_for 10 cluster_connected || die "no formation"
+sleep 3
+ntree=$(node_tree_pids 1 | wc -l)
+[ "$ntree" -ge 3 ] || die "node 1 has $ntree processes, expected s6-svscan, s6-supervise, memberd"
+secs=${SHOAL_BENCH_IDLE_S:-60}
+[ "${SHOAL_BENCH_QUICK:-0}" = 1 ] && secs=10
+s0=$(sample)
+sleep "$secs"
+s1=$(sample)
+[ "$(node_tree_pids 1 | wc -l)" -eq "$ntree" ] || die "node 1's processes changed during the measurement"
+echo "# node 1 over $secs s: $(awk '{ print $2 }' <<<"$s1" | sort | uniq -c | awk '{ printf "%s%s x%d", s, $2, $1; s = ", " }')"
+# Per process name (the s6-supervise processes summed), then the whole tree.
+join <(sort <<<"$s0") <(sort <<<"$s1") | awk -v secs="$secs" '
+	{ cpu[$2] += $7 - $3; sw[$2] += $8 - $4; pss += $9; tc += $7 - $3; ts += $8 - $4 }
+	END {
+		printf "BENCH idle_pss_kb %d kB\n", pss
+		printf "BENCH idle_cpu_ms_per_min %d ms\n", tc / 1e6 * 60 / secs
+		printf "BENCH idle_wakeups_per_s %.1f /s\n", ts / secs
+		for (n in cpu) {
+			k = n; gsub(/[^A-Za-z0-9]/, "_", k)
+			printf "BENCH idle_%s_cpu_ms_per_min %d ms\n", k, cpu[n] / 1e6 * 60 / secs
+			printf "BENCH idle_%s_wakeups_per_s %.1f /s\n", k, sw[n] / secs
+		}
+	}'
