@@ -2,9 +2,7 @@
 # The idle cost of one node, run by tests/bench/run with SHOAL_BUILD set: a formed 3-node
 # loopback cluster (tests/cluster/lib.bash, keepalive 100 ms x 5), measured on node 1 after
 # it settles. The node is its whole supervision tree: s6-svscan, the s6-supervise processes
-# and every daemon (memberd, logfwd, and leaderd: its service directory still waits in
-# contrib/leaderd.svc, so this bench runs a copy of svc/ with it added; SHOAL_BENCH_LEADERD=0
-# measures svc/ as it is). Prints:
+# and every daemon of svc/ (memberd, leaderd, logfwd, svcd, ...). Prints:
 #   BENCH idle_pss_kb V kB                 PSS (smaps_rollup) of the node's processes
 #   BENCH idle_cpu_ms_per_min V ms         their CPU time over 60 s idle, scaled to a minute
 #                                          (target: 100 ms). From /proc/PID/schedstat (time
@@ -24,18 +22,11 @@ TOP=$(cd "$(dirname "$0")/../.." && pwd)
 BATS_TEST_DIRNAME=$TOP/tests
 # shellcheck source=../lib/common.bash
 source "$TOP/tests/lib/common.bash"
-SVC=
-if [ "${SHOAL_BENCH_LEADERD:-1}" = 1 ] && [ ! -d "$TOP/svc/leaderd" ] && [ -d "$TOP/contrib/leaderd.svc" ]; then
-	SVC=$(mktemp -d /tmp/shoal-idle-svc.XXXXXX)
-	cp -a "$TOP/svc/." "$SVC/"
-	mkdir "$SVC/leaderd"
-	for f in run finish notification-fd timeout-finish; do cp -a "$TOP/contrib/leaderd.svc/$f" "$SVC/leaderd/"; done
-	export SHOAL_SVC_DIR=$SVC
-fi
+export SHOAL_SVC_DIR=$TOP/svc
 # shellcheck source=../cluster/lib.bash
 source "$TOP/tests/cluster/lib.bash"
 
-trap 'cluster_teardown >&2; [ -n "$SVC" ] && rm -rf "$SVC"' EXIT
+trap 'cluster_teardown >&2' EXIT
 trap 'exit 130' INT TERM
 
 die() {
