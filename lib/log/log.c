@@ -192,6 +192,28 @@ static void levels_watch(void)
 
 /* ---- attach ---- */
 
+static long long mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
+}
+
+static bool gone_errno(int e)
+{
+	return e == ECONNREFUSED || e == ENOTCONN || e == ENOENT || e == EPIPE;
+}
+
+/* logfwd went away or is not up yet: connect afresh (a restarted logfwd has a new socket),
+ * but not on every call. 0 connected, -1 not now or not possible. */
+static int reconnect(int fd)
+{
+	long long now = mono_ns(), at = atomic_load(&log_retry_at);
+	if (now < at || !atomic_compare_exchange_strong(&log_retry_at, &at, now + LOG_RETRY_NS))
+		return -1;
+	return connect(fd, (struct sockaddr *)&log_sa, sizeof log_sa);
+}
+
 /* A forked child shares the mapping but not the parent's lock: it sends datagrams. */
 static void shm_forked(void)
 {
@@ -257,8 +279,9 @@ static int to_shm(int fd, const void *body, size_t len)
 	if (!atomic_load(&shm_on) || pthread_mutex_trylock(&shm_lock) != 0)
 		return -1;
 	int rc = shm.h ? log_ring_put(&shm, body, len, &poke) : -1;
-	if (rc == 0 && poke &&
-	    send(fd, shm_poke, shm_poke_len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0)
+	if (rc == 0 && poke && send(fd, shm_poke, shm_poke_len, MSG_DONTWAIT | MSG_NOSIGNAL) < 0 &&
+	    !(gone_errno(errno) && reconnect(fd) == 0 &&
+	      send(fd, shm_poke, shm_poke_len, MSG_DONTWAIT | MSG_NOSIGNAL) >= 0))
 		atomic_store(&shm.h->sleeping, 1); /* not woken: let the next record try again */
 	pthread_mutex_unlock(&shm_lock);
 	return rc;
@@ -370,12 +393,6 @@ static void to_stderr(const struct timespec *ts, int level, const char *text, si
 		;
 }
 
-static long long mono_ns(void)
-{
-	struct timespec ts;
-	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
-	return (long long)ts.tv_sec * 1000000000LL + ts.tv_nsec;
-}
 
 /* A datagram lost for good: it and the count it carried are counted again. */
 static void lost(uint64_t carried)
@@ -391,10 +408,6 @@ static void ring_pop(void)
 	ring_count--;
 }
 
-static bool gone_errno(int e)
-{
-	return e == ECONNREFUSED || e == ENOTCONN || e == ENOENT || e == EPIPE;
-}
 
 /* Under ring_lock: sends what logfwd will take. Returns false if logfwd is gone (then the
  * ring is emptied and counted as lost). */
@@ -494,11 +507,7 @@ static int to_logfwd(int fd, const struct timespec *ts, int level, const char *t
 			goto queue;
 		if (!gone_errno(errno))
 			break;
-		/* logfwd went away or is not up yet: connect afresh, but not on every call. */
-		long long now = mono_ns(), at = atomic_load(&log_retry_at);
-		if (attempt || now < at || !atomic_compare_exchange_strong(&log_retry_at, &at, now + LOG_RETRY_NS))
-			break;
-		if (connect(fd, (struct sockaddr *)&log_sa, sizeof log_sa) < 0)
+		if (attempt || reconnect(fd) < 0)
 			break;
 	}
 	if (locked)
