@@ -58,8 +58,14 @@ ld_cluster() {
 @test "leaderd: shoal status says so when leaderd is not running" {
 	ld_cluster 3
 	wait_for 20 one_leader
+	pid=$(s6-svstat -o pid "$(node_run 2)/scan/leaderd")
 	s6-svc -d "$(node_run 2)/scan/leaderd"
-	wait_for 10 bash -c "! s6-svok $(node_run 2)/scan/leaderd || [ \"\$(s6-svstat -o up $(node_run 2)/scan/leaderd)\" = false ]"
+	# Generous: under ASan on a loaded machine the exit (step-down, leak check) can be slow.
+	if ! wait_for 30 bash -c "! s6-svok $(node_run 2)/scan/leaderd || [ \"\$(s6-svstat -o up $(node_run 2)/scan/leaderd)\" = false ]"; then
+		echo "leaderd $pid still up: $(cat /proc/"$pid"/stat 2>/dev/null) wchan=$(cat /proc/"$pid"/wchan 2>/dev/null)"
+		cat /proc/"$pid"/task/*/stat 2>/dev/null
+		false
+	fi
 	run -0 node_shoal 2 status
 	[[ "$output" == *"Leader: unknown (leaderd not running)"* ]]
 	s6-svc -u "$(node_run 2)/scan/leaderd"
