@@ -42,12 +42,14 @@ struct item {
 static const char *const yes_no[] = { "no", "yes", NULL };
 static const char *const start_as[] = { "enabled", "disabled", "stopped", NULL };
 static const char *const health_monitor[] = { "svcd", "none", NULL };
+static const char *const ip_allocation[] = { "deterministic", "nondeterministic", "lcp2", NULL };
+static const char *const ip_host_source[] = { "memberd", "manual", NULL };
 
 #define FIELD(f) .offset = offsetof(struct conf, f), .size = sizeof(((struct conf *)0)->f)
 
 /* Sections in print order; items[] keeps each section's keys together, in print order. */
 static const char *const sections[] = { "cluster", "database", "membership", "leadership",
-					"supervision", "logging" };
+					"ip", "supervision", "logging" };
 #define NSECTIONS (sizeof sections / sizeof sections[0])
 
 static const struct item items[] = {
@@ -85,6 +87,21 @@ static const struct item items[] = {
 	  .max = 86400, .unit = "seconds", .def = "120" },
 	{ "leadership", "recovery ban period", T_UINT, FIELD(recovery_ban_s), .min = 1,
 	  .max = 31536000, .unit = "seconds", .def = "300" },
+	{ "ip", "public addresses", T_PATH, FIELD(public_addresses),
+	  .def = "/etc/shoal/public_addresses" },
+	{ "ip", "ip allocation", T_CHOICE, FIELD(ip_allocation), .choices = ip_allocation,
+	  .def = "lcp2" },
+	{ "ip", "no ip failback", T_CHOICE, FIELD(no_ip_failback), .choices = yes_no, .def = "no" },
+	{ "ip", "no ip takeover", T_CHOICE, FIELD(no_ip_takeover), .choices = yes_no, .def = "no" },
+	{ "ip", "disable ip failover", T_CHOICE, FIELD(disable_ip_failover), .choices = yes_no,
+	  .def = "no" },
+	{ "ip", "no ip host on all disabled", T_CHOICE, FIELD(no_ip_host_on_all_disabled),
+	  .choices = yes_no, .def = "yes" },
+	{ "ip", "ip host source", T_CHOICE, FIELD(ip_host_source), .choices = ip_host_source,
+	  .def = "memberd" },
+	{ "ip", "hook directory", T_PATH, FIELD(ip_hook_dir), .def = "/etc/shoal/ip-hooks.d" },
+	{ "ip", "shutdown failover timeout", T_UINT, FIELD(shutdown_failover_timeout_s), .min = 0,
+	  .max = 3600, .unit = "seconds", .def = "10" },
 	{ "supervision", "restart backoff max", T_UINT, FIELD(restart_backoff_max_ms), .min = 100,
 	  .max = 3600000, .unit = "milliseconds", .def = "5000" },
 	{ "supervision", "permanent failure count", T_UINT, FIELD(permafail_count), .min = 1,

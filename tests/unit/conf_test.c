@@ -215,7 +215,7 @@ static void test_bad(void)
 		  "shoal.conf:1: key \"node address\" before any [section] line" },
 		{ "[clusters]\n",
 		  "shoal.conf:1: unknown section [clusters] (expected one of: cluster, database, "
-		  "membership, leadership, supervision, logging)" },
+		  "membership, leadership, ip, supervision, logging)" },
 		{ "[cluster]\nport base = 5000\n\n# again\nPort Base = 5000\n",
 		  "shoal.conf:5: duplicate key \"port base\" (first set on line 2)" },
 		{ "[cluster]\nport base = 5000\n[cluster]\nport base = 5000\n",
