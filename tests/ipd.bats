@@ -29,9 +29,15 @@ setup() {
 }
 
 teardown() {
-	local f p
+	local f p i
 	for f in "$CLUSTER_DIR"/n*/run/node.log; do
 		[ -e "$f" ] && grep -H "ipd: \(died\|fatal\)" "$f" >&2
+	done
+	# For the log of a failing test: what each node holds and thinks.
+	for ((i = 1; i <= NS_N; i++)); do
+		echo "--- node $i: $(ip -n "$(ns_name "$i")" -br addr show dev eth1 2>/dev/null)" >&2
+		node_ipctl "$i" -t 1000 status >&2 2>&1
+		ns_exec "$i" "$BIN/memberctl" -c "$(node_conf "$i")" -t 1000 list >&2 2>&1
 	done
 	# The test servers are ours, not the nodes': stop them first, by pid.
 	for p in "${SERVERS[@]}"; do
@@ -49,14 +55,14 @@ SUFFIXES="101 102 103 104 105 106"
 addrs() { local s; for s in $SUFFIXES; do echo "$(ns_public_net).$s"; done; }
 pa_file() { echo "$CLUSTER_DIR/n$1/public_addresses"; }
 
-# ip_cluster N [EXTRA-CONF]: N nodes, each listing the 6 addresses on eth1, a test server
+# ip_cluster N [EXTRA-IP-CONF]: N nodes, each listing the 6 addresses on eth1, a test server
 # in each node's namespace; started, connected, with a leader.
 ip_cluster() {
 	local n=$1 extra=${2:-} i a
 	ns_cluster_create "$n"
 	for ((i = 1; i <= n; i++)); do
 		for a in $(addrs); do echo "$a/24 eth1"; done >"$(pa_file "$i")"
-		printf '[ip]\npublic addresses = %s\n[leadership]\nlease = 300\n%b' "$(pa_file "$i")" "$extra" \
+		printf '[leadership]\nlease = 300\n[ip]\npublic addresses = %s\n%b' "$(pa_file "$i")" "$extra" \
 			>>"$(node_conf "$i")"
 	done
 	SERVERS=()
@@ -234,7 +240,7 @@ settled() { held_once "$@" && all_answer "$@"; }
 	jq -e '.fenced | test("majority")' <<<"$output"
 	ns_restore "$v"
 	wait_for 30 cluster_connected
-	wait_for 20 balanced 2 1 2 3
+	wait_for 30 balanced 2 1 2 3
 	wait_for 20 settled
 }
 
