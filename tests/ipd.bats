@@ -410,3 +410,22 @@ settled() { held_once "$@" && all_answer "$@"; }
 	wait "$cpid" || true
 	ip -n "$(ns_switch)" link set "p$v" master br1
 }
+
+@test "ipd: releasing an address resets the connections to it at once (sock_diag SOCK_DESTROY)" {
+	ip_cluster 3
+	wait_for 20 settled
+	a=$(ns_public_net).103
+	h=$(holders "$a")
+	to=$(others "$h" | head -1)
+	ns_client_exec timeout 30 bash -c "exec 3<>/dev/tcp/$a/$PORT; head -1 <&3; cat <&3 >/dev/null; echo ended >&2" \
+		2>"$BATS_TEST_TMPDIR/client.err" >"$BATS_TEST_TMPDIR/client.out" &
+	cpid=$!
+	wait_for 5 grep -q node "$BATS_TEST_TMPDIR/client.out"
+	run -0 node_ipctl 1 move "$a" "$(node_number "$to")"
+	wait_for 10 grep -q ended "$BATS_TEST_TMPDIR/client.err"
+	wait "$cpid" || true
+	run -0 node_ipctl "$h" --json status
+	jq -e '.connection_reset == "sock_diag SOCK_DESTROY"' <<<"$output"
+	run -0 node_ipctl "$h" stats
+	[[ "$output" =~ connections_reset\ +[1-9] ]]
+}

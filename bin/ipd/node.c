@@ -386,15 +386,7 @@ static bool take_addr(struct ipd *x, const struct pubaddr *p, bool phase)
 static void release_addr(struct ipd *x, const struct ipalloc_addr *a, const char *text, unsigned bits,
                          int ifindex, const char *iface, bool phase)
 {
-	if (netif_addr_del(x->nl, ifindex, a, bits) < 0) {
-		log_err("unable to remove %s from %s: %s", text, iface, strerror(errno));
-		return;
-	}
-	int h = held_find(x, a);
-	if (h >= 0)
-		x->held[h] = x->held[--x->nheld];
-	log_notice("released %s/%u from %s", text, bits, iface);
-	x->stat_releases++;
+	/* Connections first, while the address is still ours: the resets go out from it. */
 	int n = netif_tcp_destroy(a);
 	if (n > 0) {
 		x->stat_killed += (uint64_t)n;
@@ -404,11 +396,20 @@ static void release_addr(struct ipd *x, const struct ipalloc_addr *a, const char
 		if (errno == EOPNOTSUPP) {
 			x->destroy = "none: no SOCK_DESTROY in this kernel";
 			log_warning("this kernel cannot destroy sockets (CONFIG_INET_DIAG_DESTROY): "
-			            "connections to released addresses are left to time out");
+			            "connections to released addresses are left to the new owner's tickle ACKs");
 		} else {
 			log_warning("unable to reset connections to %s: %s", text, strerror(errno));
 		}
 	}
+	if (netif_addr_del(x->nl, ifindex, a, bits) < 0) {
+		log_err("unable to remove %s from %s: %s", text, iface, strerror(errno));
+		return;
+	}
+	int h = held_find(x, a);
+	if (h >= 0)
+		x->held[h] = x->held[--x->nheld];
+	log_notice("released %s/%u from %s", text, bits, iface);
+	x->stat_releases++;
 	run_event(x, EV_RELEASE, phase, a, text, bits, ifindex, iface, NULL);
 	hook(x, "releaseip", text, bits, iface);
 }
