@@ -115,6 +115,9 @@ static void view_received(struct ipd *x, const struct proto_view *v)
 	uint32_t nn = x->d.nodes.count;
 	unsigned total = 0, reachable = 0;
 	bool partitioned = false;
+	static bool may[CONF_MAX_NODES];
+	for (uint32_t n = 0; n < nn && n < CONF_MAX_NODES; n++)
+		may[n] = node_may_host(x, n);
 	for (size_t i = 0; i < v->nodes_count; i++) {
 		const struct proto_node_info *p = &v->nodes[i];
 		if (p->node >= nn)
@@ -157,6 +160,11 @@ static void view_received(struct ipd *x, const struct proto_view *v)
 		node_fence(x, self_flags & MEMBER_FLAG_BANNED ? "banned" : "stopped");
 	else
 		node_unfence(x);
+	/* A node that may host again (back, enabled, healthy) may receive addresses in the
+	 * rebalance even if it kept one: LCP2 otherwise only fails back to empty nodes. */
+	for (uint32_t n = 0; n < nn && n < CONF_MAX_NODES; n++)
+		if (!first && !may[n] && node_may_host(x, n))
+			x->rebalance[n] = 1;
 	if (changed)
 		leader_trigger(x, "membership changed", 0.);
 }

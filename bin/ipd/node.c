@@ -531,7 +531,7 @@ void node_unfence(struct ipd *x)
 		return;
 	log_notice("self-fencing over (was: %s)", x->fenced);
 	x->fenced[0] = 0;
-	ask_realloc(x, "back in the majority", false);
+	ask_realloc(x, "back in the majority", true);
 }
 
 /* ---- the leader's messages ---- */
