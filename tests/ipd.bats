@@ -154,6 +154,12 @@ others() { local x=$1 i; for ((i = 1; i <= NS_N; i++)); do ((i == x)) || echo "$
 
 settled() { held_once "$@" && all_answer "$@"; }
 
+# For wait_for, which runs its command again each time (a $(...) in its arguments would be
+# evaluated once):
+holds_none() { [ "$(count_on "$1")" = 0 ]; }       # holds_none i
+held_by() { [ "$(holders "$1")" = "$2" ]; }        # held_by ADDR i ("": nobody)
+ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
+
 @test "ipd: unit tests of public_addresses (tests/unit/pubaddr_test)" {
 	run "$TBIN/unit/pubaddr_test"
 	echo "$output"
@@ -235,7 +241,7 @@ settled() { held_once "$@" && all_answer "$@"; }
 	survivors=($(others "$v"))
 	wait_for 20 settled "${survivors[@]}"
 	# The cut node fenced itself: it holds nothing (it cannot see a majority).
-	wait_for 10 test "$(count_on "$v")" = 0
+	wait_for 10 holds_none "$v"
 	run -0 node_ipctl "$v" --json status
 	jq -e '.fenced | test("majority")' <<<"$output"
 	ns_restore "$v"
@@ -251,7 +257,7 @@ settled() { held_once "$@" && all_answer "$@"; }
 	h=$(holders "$a")
 	to=$(others "$h" | head -1)
 	run -0 node_ipctl 2 move "$a" "$(node_number "$to")"
-	wait_for 10 test "$(holders "$a")" = "$to"
+	wait_for 10 held_by "$a" "$to"
 	wait_for 10 settled
 	[ "$(ask "$a")" = "node$(node_number "$to")" ]
 	run -100 node_ipctl 2 move "$a" 7
@@ -274,7 +280,7 @@ settled() { held_once "$@" && all_answer "$@"; }
 	before=$(for i in 1 2 3; do echo "$i: $(count_on "$i")"; done)
 	pid=$(node_daemon_pid 2 ipd)
 	kill -KILL "$pid"
-	wait_for 10 test "$(node_daemon_pid 2 ipd)" != "$pid"
+	wait_for 10 ipd_restarted 2 "$pid"
 	wait_for 10 node_ipctl 2 status
 	grep -q "adopting 2 public addresses" "$(node_run 2)/node.log"
 	sleep 1
@@ -316,7 +322,7 @@ settled() { held_once "$@" && all_answer "$@"; }
 	run -100 node_ipctl 3 add "$(ns_public_net).111/24" eth9
 	[[ "$output" == *"interface eth9 does not exist"* ]]
 	run -0 node_ipctl 3 delete "$a"
-	wait_for 10 test -z "$(holders "$a")"
+	wait_for 10 held_by "$a" ""
 	run -100 node_ipctl 3 delete "$a"
 	settled
 }
@@ -347,7 +353,7 @@ settled() { held_once "$@" && all_answer "$@"; }
 	a=$(ns_public_net).106
 	sed -i "s|^$a/24|$a/25|" "$(pa_file 3)"
 	run -0 node_ipctl 3 reload
-	wait_for 10 test -z "$(holders "$a")"
+	wait_for 10 held_by "$a" ""
 	SUFFIXES="101 102 103 104 105"
 	wait_for 10 settled
 	l=$(leader_node)
@@ -358,7 +364,7 @@ settled() { held_once "$@" && all_answer "$@"; }
 	ip_cluster 3
 	wait_for 20 settled
 	ip -n "$(ns_name 3)" link set eth1 down
-	wait_for 10 test "$(count_on 3)" = 0
+	wait_for 10 holds_none 3
 	wait_for 10 settled 1 2
 	run -0 node_ipctl 3 status
 	[[ "$output" == *"eth1             down"* ]]

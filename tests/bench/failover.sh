@@ -162,7 +162,8 @@ case " $KINDS " in *" freeze "*) echo "BENCH ipd_thaw_overlap_max $OVERLAP_MAX m
 v=$(others "$(leader_node)" | head -1)
 ns_kill "$v"
 ip -n "$(ns_name "$v")" addr flush dev eth1 scope global
-wait_for 30 test "$(count_on "$v")" = 0
+holds_none() { [ "$(count_on "$1")" = 0 ]; }
+wait_for 30 holds_none "$v"
 sleep 1
 t0=$(date +%s%N)
 ns_cluster_start "$v" >/dev/null
