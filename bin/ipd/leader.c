@@ -83,6 +83,14 @@ void leader_node_lost(struct ipd *x, uint32_t n)
 		x->hold_until[n] = until;
 	if (until > x->not_before)
 		x->not_before = until;
+	/* A run waiting for that node's answer would wait for its deadline: start again
+	 * without it (late answers to the old run are ignored). */
+	if (x->run != RUN_IDLE && am_leader(x)) {
+		log_info("run %llu abandoned: node %u disconnected", (unsigned long long)x->run_no, n);
+		x->run_no++;
+		set_state(x, RUN_IDLE);
+		leader_trigger(x, "a node was lost during a run", 0.);
+	}
 }
 
 void leader_lost(struct ipd *x)
