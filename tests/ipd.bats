@@ -435,3 +435,30 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	run -0 node_ipctl "$h" stats
 	[[ "$output" =~ connections_reset\ +[1-9] ]]
 }
+
+@test "ipd: an IPv6 address is usable at once (no DAD), announced, answers, and moves on a crash" {
+	ns_cluster_create 3
+	a6="fd00:$NS_R::101"
+	for i in 1 2 3; do
+		# the same address spelled differently on each node: compared canonically
+		printf '%s/64 eth1\n' "$(sed 's/::/:0::/' <<<"$a6")" >"$(pa_file "$i")"
+		[ "$i" = 2 ] && printf 'fd00:%s:0:0::101/64 eth1\n' "$NS_R" >"$(pa_file "$i")"
+		printf '[leadership]\nlease = 300\n[ip]\npublic addresses = %s\n' "$(pa_file "$i")" >>"$(node_conf "$i")"
+	done
+	ip -n "$(ns_client)" addr add "fd00:$NS_R::250/64" dev eth0 nodad
+	SERVERS=()
+	for i in 1 2 3; do
+		ip netns exec "$(ns_name "$i")" "$TBIN/tools/ipserve" $PORT "node$(node_number "$i")" 3>&- &
+		SERVERS+=($!)
+	done
+	ns_cluster_start
+	wait_for 20 cluster_connected
+	SUFFIXES=
+	addrs() { echo "$a6"; }
+	wait_for 20 settled
+	h=$(holders "$a6")
+	# not tentative: DAD was skipped
+	ip -n "$(ns_name "$h")" -6 addr show dev eth1 | grep "$a6" | grep -vq tentative
+	crash "$h"
+	wait_for 20 settled $(others "$h")
+}
