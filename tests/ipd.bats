@@ -462,3 +462,16 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	crash "$h"
 	wait_for 20 settled $(others "$h")
 }
+
+@test "ipd: with no ip failback, a returning node gets nothing back" {
+	ip_cluster 3 'no ip failback = yes\n'
+	wait_for 20 settled
+	v=$(others "$(leader_node)" | head -1)
+	crash "$v"
+	wait_for 20 settled $(others "$v")
+	ns_cluster_start "$v"
+	wait_for 20 cluster_connected
+	sleep 2
+	[ "$(count_on "$v")" = 0 ]
+	settled $(others "$v")
+}
