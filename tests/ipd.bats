@@ -475,3 +475,33 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	[ "$(count_on "$v")" = 0 ]
 	settled $(others "$v")
 }
+
+@test "ipd: events and hooks go through svcd; a failed takeip releases, reports the node and moves the address" {
+	ip_cluster 3
+	wait_for 20 settled
+	a=$(ns_public_net).101
+	h=$(holders "$a")
+	x=$(others "$h" | head -1)
+	log=$BATS_TEST_TMPDIR/svcd.log
+	ip netns exec "$(ns_name "$x")" "$TBIN/tools/fakesvcd" -c "$(node_conf "$x")" "$log" "$a" 3>&- &
+	SERVERS+=($!)
+	wait_for 5 test -S "$(node_run "$x")/sock/svcd"
+	run -0 node_ipctl 1 move "$a" "$(node_number "$x")"
+	# x tried, failed, released it; the leader gave it to another node, not x again.
+	wait_for 10 grep -q "^run takeip eth1 $a 24$" "$log"
+	wait_for 10 grep -q "^run releaseip eth1 $a 24$" "$log"
+	wait_for 20 settled
+	h2=$(holders "$a")
+	[ "$h2" != "$x" ]
+	grep -q "^hook SHOAL_IP_CHANGE=takeip SHOAL_IP_ADDRESS=$a SHOAL_IP_BITS=24 SHOAL_IP_IFACE=eth1 SHOAL_NODE=$(node_number "$x")" "$log"
+	grep -q "^hook SHOAL_IP_CHANGE=releaseip SHOAL_IP_ADDRESS=$a " "$log"
+	grep -q "^run ipreallocated$" "$log"
+	l=$(leader_node)
+	run -0 ns_exec "$l" "$BIN/leaderctl" -c "$(node_conf "$l")" --json status
+	jq -e --argjson n "$(node_number "$x")" '.culprits[] | select(.node == $n) | .reason | test("takeip")' <<<"$output"
+	# Another address moved to x works: its events succeed.
+	b=$(for y in $(addrs); do [ "$y" != "$a" ] && ! holds "$x" "$y" && echo "$y"; done | head -1)
+	run -0 node_ipctl 1 move "$b" "$(node_number "$x")"
+	wait_for 10 held_by "$b" "$x"
+	wait_for 10 grep -q "^run takeip eth1 $b 24$" "$log"
+}

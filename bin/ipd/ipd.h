@@ -116,7 +116,9 @@ struct ipd {
 	/* memberd's view */
 	bool have_view;
 	uint32_t nnodes;
-	struct vnode { bool deleted, connected, svcd_up; uint32_t flags; } *node;
+	/* svcd_known: svcd is one of the node's supervised daemons (then svcd_up says how it
+	 * is); otherwise its socket alone tells */
+	struct vnode { bool deleted, connected, svcd_known, svcd_up; uint32_t flags; } *node;
 	unsigned total, reachable;
 	bool manual_hosts;
 	uint8_t *host;           /* manual host set: host[n] */

@@ -125,8 +125,10 @@ static void view_received(struct ipd *x, const struct proto_view *v)
 		struct vnode nv = { .deleted = p->flags & MEMBER_FLAG_DELETED, .connected = p->connected,
 			            .flags = p->flags };
 		for (size_t k = 0; k < p->daemons_count; k++)
-			if (strcmp(p->daemons[k].name, "svcd") == 0)
+			if (strcmp(p->daemons[k].name, "svcd") == 0) {
+				nv.svcd_known = true;
 				nv.svcd_up = p->daemons[k].state == PROTO_DAEMON_STATE_UP;
+			}
 		struct vnode *o = &x->node[p->node];
 		if (!first && o->connected && !nv.connected && p->node != x->self) {
 			log_notice("node %u disconnected", p->node);

@@ -159,7 +159,7 @@ static bool svcd_up(struct ipd *x)
 	char path[PATH_MAX + 16];
 	snprintf(path, sizeof path, "%s/sock/svcd", x->d.conf.run_dir);
 	bool up = access(path, F_OK) == 0;
-	if (up && x->have_view && x->self < x->nnodes)
+	if (up && x->have_view && x->self < x->nnodes && x->node[x->self].svcd_known)
 		up = x->node[x->self].svcd_up;
 	if (!up && !x->svcd_warned) {
 		log_notice("svcd does not run: ip events count as succeeded");
