@@ -62,7 +62,9 @@ static void node_usage(FILE *f)
 	      "        for every daemon), starts the supervisor (s6-svscan) in the background and\n"
 	      "        waits until every daemon is up and ready (default 10 s). Supervisor and\n"
 	      "        daemons log to <run dir>/node.log. Starting a running node is an error.\n"
-	      "stop    brings every daemon and the supervisor down and waits for them (default\n"
+	      "stop    first has ipd hand the node's public addresses over to the other nodes\n"
+	      "        (at most `shutdown failover timeout`, [ip]), then\n"
+	      "        brings every daemon and the supervisor down and waits for them (default\n"
 	      "        10 s plus `restart backoff max`), then kills what is left, by pid. Stopping\n"
 	      "        a node that is not running is not an error.\n"
 	      "status  whether the supervisor runs, and each daemon's state: up or down, pid,\n"
@@ -747,6 +749,36 @@ static int stop_tree(pid_t pid, unsigned timeout_s, int quiet)
 	return killed;
 }
 
+/* Shutdown failover (CTDB's MR !4054): before the tree stops, ipd hands this node's public
+ * addresses over to the others, for at most `shutdown failover timeout` seconds; clients
+ * then never wait for a failure to be detected. Skipped when ipd is not up. */
+static void shutdown_failover(void)
+{
+	struct svstate st;
+	char dir[PATH_MAX + 32];
+	snprintf(dir, sizeof dir, "%s/ipd", p.scan);
+	if (access(dir, F_OK) < 0 || conf.shutdown_failover_timeout_s == 0)
+		return;
+	svstat("ipd", &st);
+	if (!st.up)
+		return;
+	struct cli c = { .prog = "shoal", .conf_path = shoal_conf_path };
+	cli_connect(&c);
+	unsigned ms = conf.shutdown_failover_timeout_s * 1000;
+	struct msg_in r;
+	struct msg_addr to = { .node = msg_self_node(c.msg), .service = "ipd" };
+	double t0 = now_s();
+	int rc = msg_call(c.msg, &to, PROTO_IP_SHUTDOWN, &(struct proto_ip_shutdown){ .timeout_ms = ms },
+	                  ms + 1000, &r);
+	if (rc == MSG_OK && r.type == PROTO_IP_DONE) {
+		const struct proto_ip_done *d = r.body;
+		printf("shutdown failover: %s in %.0f ms\n", d->text ? d->text : "done", (now_s() - t0) * 1000);
+	} else {
+		fprintf(stderr, "shoal: warning: shutdown failover: ipd: %s\n", msg_status_str(rc));
+	}
+	cli_close(&c);
+}
+
 static int node_stop(unsigned timeout_s)
 {
 	struct proc sv = { 0, 0 };
@@ -769,6 +801,7 @@ static int node_stop(unsigned timeout_s)
 			printf("node is not running\n");
 		return shoal_flush_stdout();
 	}
+	shutdown_failover();
 	int killed = stop_tree(sv.pid, timeout_s, 0);
 	if (rm_rf(p.scan) < 0)
 		shoal_die(EXIT_TEMP, "unable to remove %s: %s", p.scan, strerror(errno));

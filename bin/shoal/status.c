@@ -16,7 +16,8 @@ static void usage(FILE *f)
 	      "Prints the cluster as this node's memberd sees it: each node's number, address\n"
 	      "and state (OK, or CTDB's flags: DISCONNECTED, UNHEALTHY, DISABLED, BANNED,\n"
 	      "STOPPED, DELETED), which node this is, the membership view number, and the\n"
-	      "leader and its term as this node's leaderd knows them.\n"
+	      "leader and its term as this node's leaderd knows them, and the public addresses\n"
+	      "with their owners as this node's ipd knows them.\n"
 	      "\n"
 	      "  -j, --json        print JSON\n"
 	      "  -t, --timeout MS  deadline for memberd's answer (default 3000)\n"
@@ -74,6 +75,26 @@ int cmd_status(int argc, char **argv)
 		leader = ls->leader;
 		term = ls->leader_term;
 	}
+	/* ipd's addresses: copied out, since each reply lives only until the next call. */
+	struct msg_in ir;
+	struct msg_addr ia = { .node = msg_self_node(c.msg), .service = "ipd" };
+	static char ip_addr[1024][64];
+	static uint32_t ip_owner[1024];
+	static char ip_here[1024][16];
+	size_t nip = 0;
+	int ist = msg_call(c.msg, &ia, PROTO_IP_STATUS_GET,
+	                   &(struct proto_ip_status_get){ .node = msg_self_node(c.msg) }, LEADER_TIMEOUT_MS, &ir);
+	bool ipd_up = ist == MSG_OK && ir.type == PROTO_IP_STATUS;
+	if (ipd_up) {
+		const struct proto_ip_status *is = ir.body;
+		for (size_t i = 0; i < is->addresses_count && nip < 1024; i++, nip++) {
+			snprintf(ip_addr[nip], sizeof ip_addr[nip], "%s/%u", is->addresses[i].address,
+			         is->addresses[i].bits);
+			ip_owner[nip] = is->addresses[i].owner;
+			snprintf(ip_here[nip], sizeof ip_here[nip], "%s",
+			         is->addresses[i].iface ? is->addresses[i].iface : "");
+		}
+	}
 	cli_call(&c, msg_self_node(c.msg), "memberd", PROTO_MEMBER_STATUS_GET,
 	         &(struct proto_member_status_get){ 0 }, "ask memberd for the cluster status", &r);
 	const struct proto_member_status *s = r.body;
@@ -101,6 +122,16 @@ int cmd_status(int argc, char **argv)
 			json_uint(&j, "term", term);
 		}
 		json_obj_end(&j);
+		json_arr_begin(&j, "addresses");
+		for (size_t i = 0; i < nip; i++) {
+			json_obj_begin(&j, NULL);
+			json_str(&j, "address", ip_addr[i]);
+			if (ip_owner[i] != UINT32_MAX)
+				json_uint(&j, "owner", ip_owner[i]);
+			json_str(&j, "here", ip_here[i]);
+			json_obj_end(&j);
+		}
+		json_arr_end(&j);
 		json_obj_end(&j);
 		json_end(&j);
 	} else {
@@ -116,6 +147,18 @@ int cmd_status(int argc, char **argv)
 			printf("Leader: none (election in progress)\n");
 		else
 			printf("Leader: node %u, term %llu\n", leader, (unsigned long long)term);
+		if (!ipd_up) {
+			printf("Public addresses: unknown (ipd not running)\n");
+		} else {
+			printf("Public addresses: %zu\n", nip);
+			for (size_t i = 0; i < nip; i++) {
+				if (ip_owner[i] == UINT32_MAX)
+					printf("  %-43s unassigned\n", ip_addr[i]);
+				else
+					printf("  %-43s node %u%s%s\n", ip_addr[i], ip_owner[i],
+					       ip_here[i][0] ? ", here on " : "", ip_here[i]);
+			}
+		}
 	}
 	cli_close(&c);
 	return shoal_flush_stdout();

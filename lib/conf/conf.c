@@ -42,6 +42,8 @@ struct item {
 static const char *const yes_no[] = { "no", "yes", NULL };
 static const char *const start_as[] = { "enabled", "disabled", "stopped", NULL };
 static const char *const health_monitor[] = { "svcd", "none", NULL };
+static const char *const ip_allocation[] = { "deterministic", "nondeterministic", "lcp2", NULL };
+static const char *const ip_host_source[] = { "memberd", "manual", NULL };
 
 #define FIELD(f) .offset = offsetof(struct conf, f), .size = sizeof(((struct conf *)0)->f)
 
@@ -87,6 +89,18 @@ static const struct item items[] = {
 	  .max = 31536000, .unit = "seconds", .def = "300" },
 	{ "ip", "public addresses", T_PATH, FIELD(public_addresses),
 	  .def = "/etc/shoal/public_addresses" },
+	{ "ip", "ip allocation", T_CHOICE, FIELD(ip_allocation), .choices = ip_allocation,
+	  .def = "lcp2" },
+	{ "ip", "no ip failback", T_CHOICE, FIELD(no_ip_failback), .choices = yes_no, .def = "no" },
+	{ "ip", "no ip takeover", T_CHOICE, FIELD(no_ip_takeover), .choices = yes_no, .def = "no" },
+	{ "ip", "disable ip failover", T_CHOICE, FIELD(disable_ip_failover), .choices = yes_no,
+	  .def = "no" },
+	{ "ip", "no ip host on all disabled", T_CHOICE, FIELD(no_ip_host_on_all_disabled),
+	  .choices = yes_no, .def = "yes" },
+	{ "ip", "ip host source", T_CHOICE, FIELD(ip_host_source), .choices = ip_host_source,
+	  .def = "memberd" },
+	{ "ip", "shutdown failover timeout", T_UINT, FIELD(shutdown_failover_timeout_s), .min = 0,
+	  .max = 3600, .unit = "seconds", .def = "10" },
 	{ "events", "directory", T_PATH, FIELD(events_dir), .def = "/etc/shoal/events.d" },
 	{ "events", "hook directory", T_PATH, FIELD(hook_dir), .def = "/etc/shoal/hooks.d" },
 	{ "events", "monitor interval", T_UINT, FIELD(monitor_interval_s), .min = 1, .max = 86400,

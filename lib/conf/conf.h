@@ -45,6 +45,9 @@ enum log_level_value { LOGL_ERR = 3, LOGL_WARNING = 4, LOGL_NOTICE = 5, LOGL_INF
 
 enum { CONF_START_ENABLED, CONF_START_DISABLED, CONF_START_STOPPED };
 enum { CONF_HEALTH_SVCD, CONF_HEALTH_NONE };
+/* [ip] ip allocation: the values are CTDB's IPAllocAlgorithm (and ipalloc's). */
+enum { CONF_IPALLOC_DETERMINISTIC, CONF_IPALLOC_NONDETERMINISTIC, CONF_IPALLOC_LCP2 };
+enum { CONF_IPHOSTS_MEMBERD, CONF_IPHOSTS_MANUAL };
 
 struct conf {
 	char path[PATH_MAX];
@@ -73,7 +76,14 @@ struct conf {
 	unsigned recovery_grace_s;        /* ... within 120 s ban the node ... */
 	unsigned recovery_ban_s;          /* ... for 300 s */
 	/* [ip] */
-	char public_addresses[PATH_MAX];  /* `ADDRESS/PREFIX IFACE[,IFACE...]` lines (ipd, 10.interface) */
+	char public_addresses[PATH_MAX];  /* default /etc/shoal/public_addresses */
+	int ip_allocation;                /* CONF_IPALLOC_*, default lcp2 */
+	int no_ip_failback;               /* yes: never rebalance, only place (NoIPFailback) */
+	int no_ip_takeover;               /* yes: no node receives an address (NoIPTakeover) */
+	int disable_ip_failover;          /* yes: no allocation at all (DisableIPFailover) */
+	int no_ip_host_on_all_disabled;   /* obsolete (as in CTDB 4.17): accepted, ignored */
+	int ip_host_source;               /* CONF_IPHOSTS_*: who says which nodes may host */
+	unsigned shutdown_failover_timeout_s; /* default 10: shoal node stop hands addresses over */
 	/* [events] (svcd) */
 	char events_dir[PATH_MAX];        /* `directory`, default /etc/shoal/events.d */
 	char hook_dir[PATH_MAX];          /* default /etc/shoal/hooks.d: ipd's notifications */

@@ -10,6 +10,10 @@ int ipalloc_addr_parse(struct ipalloc_addr *a, const char *s)
 	unsigned char b[16];
 
 	memset(a, 0, sizeof *a);
+	if (!s) { /* an empty text field decodes as NULL */
+		errno = EINVAL;
+		return -1;
+	}
 	if (inet_pton(AF_INET, s, b) == 1) {
 		a->family = AF_INET;
 		a->key[3] = (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | (uint32_t)b[2] << 8 | b[3];

@@ -1,0 +1,508 @@
+#!/usr/bin/env bats
+# ipd and ipctl on namespace clusters (root only): 3 nodes, 6 public addresses on each node's
+# eth1, a test server per node answering with its node number, and a client namespace that
+# connects to the addresses. Every address is held exactly once and answers; crashes,
+# freezes and power-offs move addresses to the survivors; ipctl move, reload, add, delete,
+# hosts; drift repaired; a restarted ipd adopts; shutdown failover; bad input. Deadlines are
+# generous and no test asserts a duration (tests/bench/failover.sh measures them).
+bats_require_minimum_version 1.5.0
+load lib/common
+load cluster/netns
+
+# leaderd's service directory waits in contrib/leaderd.svc: run a copy of svc/ with it.
+setup_file() {
+	local d=$BATS_FILE_TMPDIR/svc
+	mkdir -p "$d"
+	cp -a "$SHOAL_TOP/svc/." "$d/"
+	if [ ! -d "$d/leaderd" ]; then
+		mkdir "$d/leaderd"
+		cp -a "$SHOAL_TOP/contrib/leaderd.svc/run" "$SHOAL_TOP/contrib/leaderd.svc/finish" \
+			"$SHOAL_TOP/contrib/leaderd.svc/notification-fd" \
+			"$SHOAL_TOP/contrib/leaderd.svc/timeout-finish" "$d/leaderd/"
+	fi
+	export SHOAL_SVC_DIR=$d
+}
+
+setup() {
+	require_root
+	export SHOAL_SVC_DIR=$BATS_FILE_TMPDIR/svc
+}
+
+teardown() {
+	local f p i
+	for f in "$CLUSTER_DIR"/n*/run/node.log; do
+		[ -e "$f" ] && grep -H "ipd: \(died\|fatal\)" "$f" >&2
+	done
+	# For the log of a failing test: what each node holds and thinks.
+	for ((i = 1; i <= NS_N; i++)); do
+		echo "--- node $i: $(ip -n "$(ns_name "$i")" -br addr show dev eth1 2>/dev/null)" >&2
+		node_ipctl "$i" -t 1000 status >&2 2>&1
+		ns_exec "$i" "$BIN/memberctl" -c "$(node_conf "$i")" -t 1000 list >&2 2>&1
+	done
+	# The test servers are ours, not the nodes': stop them first, by pid.
+	for p in "${SERVERS[@]}"; do
+		_kill_pid KILL "$p"
+	done
+	for p in "${SERVERS[@]}"; do
+		wait "$p" 2>/dev/null || true
+	done
+	ns_teardown
+}
+
+PORT=8000
+SUFFIXES="101 102 103 104 105 106"
+
+addrs() { local s; for s in $SUFFIXES; do echo "$(ns_public_net).$s"; done; }
+pa_file() { echo "$CLUSTER_DIR/n$1/public_addresses"; }
+
+# ip_cluster N [EXTRA-IP-CONF]: N nodes, each listing the 6 addresses on eth1, a test server
+# in each node's namespace; started, connected, with a leader.
+ip_cluster() {
+	local n=$1 extra=${2:-} i a
+	ns_cluster_create "$n"
+	for ((i = 1; i <= n; i++)); do
+		for a in $(addrs); do echo "$a/24 eth1"; done >"$(pa_file "$i")"
+		printf '[leadership]\nlease = 300\n[ip]\npublic addresses = %s\n%b' "$(pa_file "$i")" "$extra" \
+			>>"$(node_conf "$i")"
+	done
+	SERVERS=()
+	for ((i = 1; i <= n; i++)); do
+		# ip netns exec execs the server: $! is its pid
+		ip netns exec "$(ns_name "$i")" "$TBIN/tools/ipserve" $PORT "node$(node_number "$i")" 3>&- &
+		SERVERS+=($!)
+	done
+	ns_cluster_start
+	wait_for 20 cluster_connected
+}
+
+node_ipctl() {
+	local i=$1
+	shift
+	ns_exec "$i" "$BIN/ipctl" -c "$(node_conf "$i")" "$@"
+}
+
+# holds i ADDR: node i has ADDR on an interface.
+holds() { ip -n "$(ns_name "$1")" -o addr show | grep -q " $2/"; }
+
+# holders ADDR [i...]: the nodes (harness numbers) among i... (default all) that hold ADDR.
+holders() {
+	local a=$1 i nodes
+	shift
+	nodes=("$@")
+	((${#nodes[@]})) || nodes=($(seq 1 "$NS_N"))
+	for i in "${nodes[@]}"; do holds "$i" "$a" && echo "$i"; done
+	return 0
+}
+
+# held_once [i...]: every address is held by exactly one of the nodes i... (default all).
+held_once() {
+	local a
+	for a in $(addrs); do
+		[ "$(holders "$a" "$@" | wc -l)" = 1 ] || return 1
+	done
+	return 0
+}
+
+# crash i: the node's tree is SIGKILLed and, as when a machine dies, its kernel state goes
+# with it: its public addresses are flushed.
+crash() {
+	ns_kill "$1"
+	ip -n "$(ns_name "$1")" addr flush dev eth1 scope global
+}
+
+# ask ADDR: what the server behind ADDR answers, from the client namespace.
+ask() {
+	ns_client_exec timeout 1 bash -c "exec 3<>/dev/tcp/$1/$PORT && head -1 <&3" 2>/dev/null
+}
+
+# all_answer [i...]: every address answers, from the node that holds it, one of i...
+all_answer() {
+	local a got h
+	for a in $(addrs); do
+		got=$(ask "$a") || return 1
+		h=$(holders "$a" "$@")
+		[ -n "$h" ] && [ "$got" = "node$(node_number "$h")" ] || return 1
+	done
+}
+
+# count_on i: how many of the addresses node i holds.
+count_on() {
+	local a n=0
+	for a in $(addrs); do
+		if holds "$1" "$a"; then n=$((n + 1)); fi
+	done
+	echo $n
+}
+
+# balanced N i...: each of the nodes i... holds N addresses.
+balanced() {
+	local want=$1 i
+	shift
+	for i in "$@"; do [ "$(count_on "$i")" = "$want" ] || return 1; done
+}
+
+leader_of() {
+	local out
+	out=$(node_ipctl "$1" --json status) || return 1
+	jq -e 'select(.has_leader) | .leader' <<<"$out"
+}
+
+# the leader's harness number, as node 1 (or i) sees it
+leader_node() { local l; l=$(leader_of "${1:-1}") && echo $((l + 1)); }
+
+others() { local x=$1 i; for ((i = 1; i <= NS_N; i++)); do ((i == x)) || echo "$i"; done; }
+
+settled() { held_once "$@" && all_answer "$@"; }
+
+# For wait_for, which runs its command again each time (a $(...) in its arguments would be
+# evaluated once):
+holds_none() { [ "$(count_on "$1")" = 0 ]; }       # holds_none i
+held_by() { [ "$(holders "$1")" = "$2" ]; }        # held_by ADDR i ("": nobody)
+ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
+
+@test "ipd: unit tests of public_addresses (tests/unit/pubaddr_test)" {
+	run "$TBIN/unit/pubaddr_test"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+@test "ipd: every address is held exactly once and answers from its holder; ipctl and shoal status show it" {
+	ip_cluster 3
+	wait_for 20 settled
+	balanced 2 1 2 3
+	run -0 node_ipctl 2 --json status
+	jq -e '.addresses | length == 6' <<<"$output"
+	jq -e '[.addresses[] | select(.held)] | length == 2' <<<"$output"
+	jq -e '.interfaces == [{"name":"eth1","exists":true,"up":true}] and .hosts == [0,1,2]' <<<"$output"
+	# Every node agrees on the owners, and the owners are the holders.
+	for a in $(addrs); do
+		h=$(holders "$a")
+		for i in 1 2 3; do
+			node_ipctl "$i" --json status |
+				jq -e --arg a "$a" --argjson o "$(node_number "$h")" '.addresses[] | select(.address == $a) | .owner == $o'
+		done
+	done
+	run -0 node_ipctl 1 -n all list
+	[ "$(grep -c "^$(ns_public_net)" <<<"$output")" = 18 ]
+	run -0 node_ipctl 1 status
+	[[ "$output" == *"eth1             up"* ]]
+	run -0 ns_exec 1 "$BIN/shoal" -c "$(node_conf 1)" status
+	[[ "$output" == *"$(ns_public_net).101"* ]]
+}
+
+@test "ipd: a crashed non-leader's addresses move to the survivors; back, it gets its share" {
+	ip_cluster 3
+	wait_for 20 settled
+	l=$(leader_node)
+	v=$(others "$l" | head -1)
+	crash "$v"
+	survivors=($(others "$v"))
+	wait_for 20 settled "${survivors[@]}"
+	balanced 3 "${survivors[@]}"
+	ns_cluster_start "$v"
+	wait_for 20 balanced 2 1 2 3
+	wait_for 20 settled
+}
+
+@test "ipd: a crashed leader's addresses move to the survivors; back, it gets its share" {
+	ip_cluster 3
+	wait_for 20 settled
+	l=$(leader_node)
+	crash "$l"
+	survivors=($(others "$l"))
+	wait_for 20 settled "${survivors[@]}"
+	balanced 3 "${survivors[@]}"
+	ns_cluster_start "$l"
+	wait_for 20 balanced 2 1 2 3
+	wait_for 20 settled
+}
+
+@test "ipd: a frozen node's addresses move; thawed, no address is held twice once settled" {
+	ip_cluster 3
+	wait_for 20 settled
+	l=$(leader_node)
+	for v in $(others "$l" | head -1) "$l"; do
+		ns_freeze "$v"
+		survivors=($(others "$v"))
+		wait_for 20 all_answer "${survivors[@]}"
+		ns_thaw "$v"
+		wait_for 20 cluster_connected
+		wait_for 20 balanced 2 1 2 3
+		wait_for 20 settled
+	done
+}
+
+@test "ipd: a node whose cluster link is cut releases its addresses; the others take them" {
+	ip_cluster 3
+	wait_for 20 settled
+	l=$(leader_node)
+	v=$(others "$l" | head -1)
+	ns_cut "$v"
+	survivors=($(others "$v"))
+	wait_for 20 settled "${survivors[@]}"
+	# The cut node fenced itself: it holds nothing (it cannot see a majority).
+	wait_for 10 holds_none "$v"
+	run -0 node_ipctl "$v" --json status
+	jq -e '.fenced | test("majority")' <<<"$output"
+	ns_restore "$v"
+	wait_for 30 cluster_connected
+	wait_for 30 balanced 2 1 2 3
+	wait_for 20 settled
+}
+
+@test "ipd: ipctl move moves one address; an unknown node or address is refused" {
+	ip_cluster 3
+	wait_for 20 settled
+	a=$(ns_public_net).101
+	h=$(holders "$a")
+	to=$(others "$h" | head -1)
+	run -0 node_ipctl 2 move "$a" "$(node_number "$to")"
+	wait_for 10 held_by "$a" "$to"
+	wait_for 10 settled
+	[ "$(ask "$a")" = "node$(node_number "$to")" ]
+	run -100 node_ipctl 2 move "$a" 7
+	run -100 node_ipctl 2 move not-an-address 1
+}
+
+@test "ipd: an address removed by hand is put back" {
+	ip_cluster 3
+	wait_for 20 settled
+	a=$(ns_public_net).102
+	h=$(holders "$a")
+	ip -n "$(ns_name "$h")" addr del "$a/24" dev eth1
+	wait_for 10 holds "$h" "$a"
+	wait_for 10 settled
+}
+
+@test "ipd: a restarted ipd adopts the addresses its interfaces hold" {
+	ip_cluster 3
+	wait_for 20 settled
+	before=$(for i in 1 2 3; do echo "$i: $(count_on "$i")"; done)
+	pid=$(node_daemon_pid 2 ipd)
+	lines=$(wc -l <"$(node_run 2)/node.log")
+	kill -KILL "$pid"
+	wait_for 10 ipd_restarted 2 "$pid"
+	wait_for 10 node_ipctl 2 status
+	wait_for 5 grep -q "adopting 2 public addresses" "$(node_run 2)/node.log"
+	sleep 1
+	[ "$before" = "$(for i in 1 2 3; do echo "$i: $(count_on "$i")"; done)" ]
+	settled
+	# Nothing was released on node 2 since the kill.
+	! tail -n +"$((lines + 1))" "$(node_run 2)/node.log" | grep "ipd.*released"
+}
+
+@test "ipd: reload keeps unchanged addresses, takes added ones, releases removed ones" {
+	ip_cluster 3
+	wait_for 20 settled
+	keep=$(ns_public_net).103
+	h=$(holders "$keep")
+	for i in 1 2 3; do
+		grep -v "\.106/" "$(pa_file "$i")" >"$(pa_file "$i").new"
+		echo "$(ns_public_net).107/24 eth1" >>"$(pa_file "$i").new"
+		mv "$(pa_file "$i").new" "$(pa_file "$i")"
+	done
+	run -0 node_ipctl 1 -n all reload
+	[[ "$output" == *"1 added, 1 removed, 5 unchanged"* ]]
+	SUFFIXES="101 102 103 104 105 107"
+	wait_for 20 settled
+	[ -z "$(holders "$(ns_public_net).106")" ]
+	# Did not move (LCP2 may rebalance another address, never one it need not).
+	[ "$(holders "$keep")" = "$h" ]
+	! grep -q "released $keep/" "$(node_run "$h")/node.log"
+}
+
+@test "ipd: ipctl add and delete change one node's list" {
+	ip_cluster 3
+	wait_for 20 settled
+	a=$(ns_public_net).110
+	run -0 node_ipctl 3 add "$a/24" eth1
+	wait_for 10 holds 3 "$a"
+	[ "$(ask "$a")" = node2 ]
+	run -100 node_ipctl 3 add "$a/24" eth1
+	[[ "$output" == *"already listed"* ]]
+	run -100 node_ipctl 3 add "$(ns_public_net).111/24" eth9
+	[[ "$output" == *"interface eth9 does not exist"* ]]
+	run -0 node_ipctl 3 delete "$a"
+	wait_for 10 held_by "$a" ""
+	run -100 node_ipctl 3 delete "$a"
+	settled
+}
+
+@test "ipd: bad public_addresses are refused with the line and the reason; nothing moves" {
+	ip_cluster 3
+	wait_for 20 settled
+	before=$(for a in $(addrs); do holders "$a"; done)
+	f=$(pa_file 2)
+	cp "$f" "$f.good"
+	for bad in "10.1.2.3 eth1|no prefix" "$(ns_public_net).101/24 eth1|listed twice" \
+		"10.1.2.300/24 eth1|IPv4 or IPv6 address" "10.1.2.3/24 eth9|interface eth9 does not exist" \
+		"10.1.2.3/40 eth1|from 1 to 32"; do
+		{ cat "$f.good"; echo "${bad%%|*}"; } >"$f"
+		run -100 node_ipctl 2 reload
+		echo "$output"
+		[[ "$output" == *"public_addresses:7: "*"${bad#*|}"* ]]
+	done
+	cp "$f.good" "$f"
+	sleep 1
+	[ "$before" = "$(for a in $(addrs); do holders "$a"; done)" ]
+	settled
+}
+
+@test "ipd: one address with different prefixes on two nodes is not hosted; the others are" {
+	ip_cluster 3
+	wait_for 20 settled
+	a=$(ns_public_net).106
+	sed -i "s|^$a/24|$a/25|" "$(pa_file 3)"
+	run -0 node_ipctl 3 reload
+	wait_for 10 held_by "$a" ""
+	SUFFIXES="101 102 103 104 105"
+	wait_for 10 settled
+	l=$(leader_node)
+	grep -q "$a is listed with prefix" "$(node_run "$l")/node.log"
+}
+
+@test "ipd: a public interface that goes down hosts nothing; up again, it gets its share" {
+	ip_cluster 3
+	wait_for 20 settled
+	ip -n "$(ns_name 3)" link set eth1 down
+	wait_for 10 holds_none 3
+	wait_for 10 settled 1 2
+	run -0 node_ipctl 3 status
+	[[ "$output" == *"eth1             down"* ]]
+	ip -n "$(ns_name 3)" link set eth1 up
+	wait_for 20 balanced 2 1 2 3
+	wait_for 20 settled
+}
+
+@test "ipd: with ip host source = manual, ipctl hosts decides which nodes host" {
+	ip_cluster 3 'ip host source = manual\n'
+	run -0 node_ipctl 1 -n all hosts 0,2
+	wait_for 20 settled 1 3
+	[ "$(count_on 2)" = 0 ]
+	run -0 node_ipctl 2 --json hosts
+	jq -e '.host_source == "manual" and .hosts == [0,2]' <<<"$output"
+	run -0 node_ipctl 1 -n all hosts 0,1,2
+	wait_for 20 balanced 2 1 2 3
+	run -100 node_ipctl 1 hosts 0,9
+}
+
+@test "ipd: shoal node stop hands the node's addresses over before the tree stops" {
+	ip_cluster 3
+	wait_for 20 settled
+	run -0 ns_exec 2 "$BIN/shoal" -c "$(node_conf 2)" node stop
+	[[ "$output" == *"shutdown failover: addresses handed over in "* ]]
+	# At once, not after a detection delay: the others hold everything.
+	held_once 1 3
+	wait_for 10 all_answer 1 3
+}
+
+@test "ipd: a long-lived connection to a powered-off node's address is reset after the takeover (tickle ACK)" {
+	ip_cluster 3
+	wait_for 20 settled
+	l=$(leader_node)
+	v=$(others "$l" | head -1)
+	a=$(for x in $(addrs); do holds "$v" "$x" && echo "$x"; done | head -1)
+	# A client holds a connection open, reading until the connection ends.
+	ns_client_exec timeout 30 bash -c "exec 3<>/dev/tcp/$a/$PORT; head -1 <&3; cat <&3 >/dev/null; echo ended >&2" \
+		2>"$BATS_TEST_TMPDIR/client.err" >"$BATS_TEST_TMPDIR/client.out" &
+	cpid=$!
+	wait_for 5 grep -q node "$BATS_TEST_TMPDIR/client.out"
+	# Give the holder time to copy its connections to the others.
+	sleep 1.5
+	ip -n "$(ns_switch)" link set "p$v" nomaster
+	ns_kill "$v"
+	wait_for 20 all_answer $(others "$v")
+	wait_for 10 grep -q ended "$BATS_TEST_TMPDIR/client.err"
+	grep -q "reset" "$BATS_TEST_TMPDIR/client.err"
+	wait "$cpid" || true
+	ip -n "$(ns_switch)" link set "p$v" master br1
+}
+
+@test "ipd: releasing an address resets the connections to it at once (sock_diag SOCK_DESTROY)" {
+	ip_cluster 3
+	wait_for 20 settled
+	a=$(ns_public_net).103
+	h=$(holders "$a")
+	to=$(others "$h" | head -1)
+	ns_client_exec timeout 30 bash -c "exec 3<>/dev/tcp/$a/$PORT; head -1 <&3; cat <&3 >/dev/null; echo ended >&2" \
+		2>"$BATS_TEST_TMPDIR/client.err" >"$BATS_TEST_TMPDIR/client.out" &
+	cpid=$!
+	wait_for 5 grep -q node "$BATS_TEST_TMPDIR/client.out"
+	run -0 node_ipctl 1 move "$a" "$(node_number "$to")"
+	wait_for 10 grep -q ended "$BATS_TEST_TMPDIR/client.err"
+	wait "$cpid" || true
+	run -0 node_ipctl "$h" --json status
+	jq -e '.connection_reset == "sock_diag SOCK_DESTROY"' <<<"$output"
+	run -0 node_ipctl "$h" stats
+	[[ "$output" =~ connections_reset\ +[1-9] ]]
+}
+
+@test "ipd: an IPv6 address is usable at once (no DAD), announced, answers, and moves on a crash" {
+	ns_cluster_create 3
+	a6="fd00:$NS_R::101"
+	for i in 1 2 3; do
+		# the same address spelled differently on each node: compared canonically
+		printf '%s/64 eth1\n' "$(sed 's/::/:0::/' <<<"$a6")" >"$(pa_file "$i")"
+		[ "$i" = 2 ] && printf 'fd00:%s:0:0::101/64 eth1\n' "$NS_R" >"$(pa_file "$i")"
+		printf '[leadership]\nlease = 300\n[ip]\npublic addresses = %s\n' "$(pa_file "$i")" >>"$(node_conf "$i")"
+	done
+	ip -n "$(ns_client)" addr add "fd00:$NS_R::250/64" dev eth0 nodad
+	SERVERS=()
+	for i in 1 2 3; do
+		ip netns exec "$(ns_name "$i")" "$TBIN/tools/ipserve" $PORT "node$(node_number "$i")" 3>&- &
+		SERVERS+=($!)
+	done
+	ns_cluster_start
+	wait_for 20 cluster_connected
+	SUFFIXES=
+	addrs() { echo "$a6"; }
+	wait_for 20 settled
+	h=$(holders "$a6")
+	# not tentative: DAD was skipped
+	ip -n "$(ns_name "$h")" -6 addr show dev eth1 | grep "$a6" | grep -vq tentative
+	crash "$h"
+	wait_for 20 settled $(others "$h")
+}
+
+@test "ipd: with no ip failback, a returning node gets nothing back" {
+	ip_cluster 3 'no ip failback = yes\n'
+	wait_for 20 settled
+	v=$(others "$(leader_node)" | head -1)
+	crash "$v"
+	wait_for 20 settled $(others "$v")
+	ns_cluster_start "$v"
+	wait_for 20 cluster_connected
+	sleep 2
+	[ "$(count_on "$v")" = 0 ]
+	settled $(others "$v")
+}
+
+@test "ipd: events and hooks go through svcd; a failed takeip releases, reports the node and moves the address" {
+	ip_cluster 3
+	wait_for 20 settled
+	a=$(ns_public_net).101
+	h=$(holders "$a")
+	x=$(others "$h" | head -1)
+	log=$BATS_TEST_TMPDIR/svcd.log
+	ip netns exec "$(ns_name "$x")" "$TBIN/tools/fakesvcd" -c "$(node_conf "$x")" "$log" "$a" 3>&- &
+	SERVERS+=($!)
+	wait_for 5 test -S "$(node_run "$x")/sock/svcd"
+	run -0 node_ipctl 1 move "$a" "$(node_number "$x")"
+	# x tried, failed, released it; the leader gave it to another node, not x again.
+	wait_for 10 grep -q "^run takeip eth1 $a 24$" "$log"
+	wait_for 10 grep -q "^run releaseip eth1 $a 24$" "$log"
+	wait_for 20 settled
+	h2=$(holders "$a")
+	[ "$h2" != "$x" ]
+	grep -q "^hook SHOAL_IP_CHANGE=takeip SHOAL_IP_ADDRESS=$a SHOAL_IP_BITS=24 SHOAL_IP_IFACE=eth1 SHOAL_NODE=$(node_number "$x")" "$log"
+	grep -q "^hook SHOAL_IP_CHANGE=releaseip SHOAL_IP_ADDRESS=$a " "$log"
+	grep -q "^run ipreallocated$" "$log"
+	l=$(leader_node)
+	run -0 ns_exec "$l" "$BIN/leaderctl" -c "$(node_conf "$l")" --json status
+	jq -e --argjson n "$(node_number "$x")" '.culprits[] | select(.node == $n) | .reason | test("takeip")' <<<"$output"
+	# Another address moved to x works: its events succeed.
+	b=$(for y in $(addrs); do [ "$y" != "$a" ] && ! holds "$x" "$y" && echo "$y"; done | head -1)
+	run -0 node_ipctl 1 move "$b" "$(node_number "$x")"
+	wait_for 10 held_by "$b" "$x"
+	wait_for 10 grep -q "^run takeip eth1 $b 24$" "$log"
+}
