@@ -484,9 +484,19 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	h=$(holders "$a")
 	x=$(others "$h" | head -1)
 	log=$BATS_TEST_TMPDIR/svcd.log
-	ip netns exec "$(ns_name "$x")" "$TBIN/tools/fakesvcd" -c "$(node_conf "$x")" "$log" "$a" 3>&- &
-	SERVERS+=($!)
-	wait_for 5 test -S "$(node_run "$x")/sock/svcd"
+	# The node's real svcd runs an event script that records its arguments and fails the
+	# takeip of $a, and a hook that records the change it is told of.
+	cat >"$(node_events "$x")/10.record" <<-EOF
+	#!/bin/sh
+	echo "run \$*" >>"$log"
+	[ "\$1" = takeip ] && [ "\$3" = "$a" ] && exit 1
+	exit 0
+	EOF
+	cat >"$(node_hooks "$x")/10.record" <<-EOF
+	#!/bin/sh
+	echo "hook SHOAL_IP_CHANGE=\$SHOAL_IP_CHANGE SHOAL_IP_ADDRESS=\$SHOAL_IP_ADDRESS SHOAL_IP_BITS=\$SHOAL_IP_BITS SHOAL_IP_IFACE=\$SHOAL_IP_IFACE SHOAL_NODE=\$SHOAL_NODE" >>"$log"
+	EOF
+	chmod +x "$(node_events "$x")/10.record" "$(node_hooks "$x")/10.record"
 	run -0 node_ipctl 1 move "$a" "$(node_number "$x")"
 	# x tried, failed, released it; the leader gave it to another node, not x again.
 	wait_for 10 grep -q "^run takeip eth1 $a 24$" "$log"
@@ -494,9 +504,10 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	wait_for 20 settled
 	h2=$(holders "$a")
 	[ "$h2" != "$x" ]
-	grep -q "^hook SHOAL_IP_CHANGE=takeip SHOAL_IP_ADDRESS=$a SHOAL_IP_BITS=24 SHOAL_IP_IFACE=eth1 SHOAL_NODE=$(node_number "$x")" "$log"
-	grep -q "^hook SHOAL_IP_CHANGE=releaseip SHOAL_IP_ADDRESS=$a " "$log"
-	grep -q "^run ipreallocated$" "$log"
+	# Hooks run beside the events, so they may come a moment later.
+	wait_for 10 grep -q "^hook SHOAL_IP_CHANGE=takeip SHOAL_IP_ADDRESS=$a SHOAL_IP_BITS=24 SHOAL_IP_IFACE=eth1 SHOAL_NODE=$(node_number "$x")" "$log"
+	wait_for 10 grep -q "^hook SHOAL_IP_CHANGE=releaseip SHOAL_IP_ADDRESS=$a " "$log"
+	wait_for 10 grep -q "^run ipreallocated$" "$log"
 	l=$(leader_node)
 	run -0 ns_exec "$l" "$BIN/leaderctl" -c "$(node_conf "$l")" --json status
 	jq -e --argjson n "$(node_number "$x")" '.culprits[] | select(.node == $n) | .reason | test("takeip")' <<<"$output"

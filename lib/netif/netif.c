@@ -320,7 +320,7 @@ static int garp(int ifindex, const uint8_t mac[6], const struct ipalloc_addr *a)
 		.sll_halen = 6,
 		.sll_addr = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff },
 	};
-	uint8_t pkt[28], ip[4];
+	uint8_t pkt[28], ip[16]; /* to_raw writes 16 bytes for IPv6: room for both */
 	to_raw(a, ip);
 	int rc = 0;
 	for (int op = 1; op <= 2; op++) {
