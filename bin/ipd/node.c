@@ -487,8 +487,13 @@ static unsigned reconcile(struct ipd *x, bool takes, bool phase)
 			continue;
 		if (take_addr(x, &x->pa.a[p], phase))
 			changes++;
-		else if (phase && x->nphase_failed < 64)
-			snprintf(x->phase_failed[x->nphase_failed++], IPALLOC_ADDRSTRLEN, "%s", x->table[t].text);
+		else if (phase && x->nphase_failed < 64) {
+			/* memcpy, not snprintf: gcc cannot tell the two fields of *x apart (-Wrestrict) */
+			char *to = x->phase_failed[x->nphase_failed++];
+			size_t n = strnlen(x->table[t].text, IPALLOC_ADDRSTRLEN - 1);
+			memcpy(to, x->table[t].text, n);
+			to[n] = 0;
+		}
 	}
 	return changes;
 }
