@@ -11,18 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                     \
-	do {                                                                                 \
-		checks++;                                                                    \
-		if (!(cond)) {                                                               \
-			failures++;                                                          \
-			fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                \
-			fprintf(stderr, __VA_ARGS__);                                        \
-			fputc('\n', stderr);                                                 \
-		}                                                                            \
-	} while (0)
+#include "check.h"
 
 static struct conf conf, conf2;
 static struct conf_nodes nodes, nodes2;

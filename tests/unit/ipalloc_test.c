@@ -9,18 +9,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                     \
-	do {                                                                                 \
-		checks++;                                                                    \
-		if (!(cond)) {                                                               \
-			failures++;                                                          \
-			fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                \
-			fprintf(stderr, __VA_ARGS__);                                        \
-			fputc('\n', stderr);                                                 \
-		}                                                                            \
-	} while (0)
+#include "check.h"
 
 static struct ipalloc_addr A(const char *s)
 {

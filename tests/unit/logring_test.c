@@ -11,18 +11,7 @@
 #include <string.h>
 #include <unistd.h>
 
-static int failures, checks;
-
-#define CHECK(cond, ...)                                                                     \
-	do {                                                                                 \
-		checks++;                                                                    \
-		if (!(cond)) {                                                               \
-			failures++;                                                          \
-			fprintf(stderr, "%s:%d: FAIL: ", __FILE__, __LINE__);                \
-			fprintf(stderr, __VA_ARGS__);                                        \
-			fputc('\n', stderr);                                                 \
-		}                                                                            \
-	} while (0)
+#include "check.h"
 
 static void fill(uint8_t *b, size_t len, unsigned seq)
 {
