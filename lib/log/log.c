@@ -192,6 +192,22 @@ static void levels_watch(void)
 
 /* ---- attach ---- */
 
+/* body (an encoded message of type) in an envelope from this process to logfwd. */
+static int to_logfwd_envelope(unsigned type, const uint8_t *body, size_t blen, uint8_t *out,
+                              size_t cap, size_t *len)
+{
+	struct proto_envelope e = {
+		.version = PROTO_VERSION,
+		.src_node = (uint32_t)log_node,
+		.src_service = log_service,
+		.dst_node = (uint32_t)log_node,
+		.dst_service = "logfwd",
+		.type = type,
+		.body = { body, blen },
+	};
+	return proto_envelope_encode_buf(&e, out, cap, len);
+}
+
 static long long mono_ns(void)
 {
 	struct timespec ts;
@@ -239,18 +255,8 @@ static void shm_attach(const struct conf *c)
 	    mkdir_p(dir, 0755) < 0 || log_ring_create(&shm, shm_path, log_service, getpid()) < 0)
 		return; /* datagrams only */
 	struct proto_log_ring_poke p = { .path = shm_path };
-	struct proto_envelope e = {
-		.version = PROTO_VERSION,
-		.src_node = (uint32_t)log_node,
-		.src_service = log_service,
-		.dst_node = (uint32_t)log_node,
-		.dst_service = "logfwd",
-		.type = PROTO_LOG_RING_POKE,
-	};
-	if (proto_log_ring_poke_encode_buf(&p, body, sizeof body, &blen) < 0)
-		goto fail;
-	e.body = (struct proto_bytes){ body, blen };
-	if (proto_envelope_encode_buf(&e, shm_poke, sizeof shm_poke, &shm_poke_len) < 0)
+	if (proto_log_ring_poke_encode_buf(&p, body, sizeof body, &blen) < 0 ||
+	    to_logfwd_envelope(PROTO_LOG_RING_POKE, body, blen, shm_poke, sizeof shm_poke, &shm_poke_len) < 0)
 		goto fail;
 	atomic_store(&shm_on, true);
 	return;
@@ -475,20 +481,11 @@ static int to_logfwd(int fd, const struct timespec *ts, int level, const char *t
 		.dropped = dropped,
 		.text = text,
 	};
-	struct proto_envelope e = {
-		.version = PROTO_VERSION,
-		.src_node = (uint32_t)log_node,
-		.src_service = log_service,
-		.dst_node = (uint32_t)log_node,
-		.dst_service = "logfwd",
-		.type = PROTO_LOG_RECORD,
-	};
 	if (proto_log_record_encode_buf(&r, body, sizeof body, &blen) < 0)
 		goto fail;
 	if (atomic_load(&log_reached) && to_shm(fd, body, blen) == 0)
 		return 0;
-	e.body = (struct proto_bytes){ body, blen };
-	if (proto_envelope_encode_buf(&e, dgram, sizeof dgram, &len) < 0)
+	if (to_logfwd_envelope(PROTO_LOG_RECORD, body, blen, dgram, sizeof dgram, &len) < 0)
 		goto fail;
 
 	bool locked = pthread_mutex_trylock(&ring_lock) == 0;
