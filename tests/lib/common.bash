@@ -14,10 +14,9 @@ require_root() {
 	fi
 }
 
-# wait_for SECONDS CMD...: retry CMD every WAIT_FOR_POLL seconds (0.2) until it succeeds or
-# the deadline passes. Each try may start CLIs and jq: polling faster costs the machine more
-# than it saves in a suite (under ASan a CLI's start alone is tens of milliseconds), so
-# only benchmarks, which time with it, poll faster (tests/bench/run sets 0.05).
+# wait_for SECONDS CMD...: retry CMD every WAIT_FOR_POLL seconds (0.05) until it succeeds or
+# the deadline passes. Some tests watch states that last a moment (an event queued behind
+# another): a coarser poll misses them on a loaded machine.
 wait_for() {
 	local limit=$1; shift
 	local end=$(( $(date +%s%N) + limit * 1000000000 ))
@@ -26,6 +25,6 @@ wait_for() {
 			echo "wait_for: timed out after ${limit}s: $*" >&2
 			return 1
 		fi
-		sleep "${WAIT_FOR_POLL:-0.2}"
+		sleep "${WAIT_FOR_POLL:-0.05}"
 	done
 }
