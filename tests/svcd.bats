@@ -7,6 +7,18 @@ bats_require_minimum_version 1.5.0
 load lib/common
 load cluster/lib
 
+# svcd alone: ipd (in svc/) would send its own events (ipreallocated) and hooks into the
+# logs these tests read. ipd's events through svcd are tested in tests/ipd.bats.
+setup_file() {
+	mkdir -p "$BATS_FILE_TMPDIR/svc"
+	cp -a "$SHOAL_TOP/svc/." "$BATS_FILE_TMPDIR/svc/"
+	rm -rf "$BATS_FILE_TMPDIR/svc/ipd"
+}
+
+setup() {
+	export SHOAL_SVC_DIR=$BATS_FILE_TMPDIR/svc
+}
+
 teardown() {
 	local p rc=0
 	# Servers the tests started through scripts (outside the node's tree): by pid.
