@@ -75,8 +75,11 @@ struct ninfo {
 
 enum run_state { RUN_IDLE, RUN_GATHER, RUN_RELEASE, RUN_TAKE };
 
+struct event;
+
 struct ipd {
 	struct daemon d;
+	struct event *events;    /* svcd events in flight (node.c) */
 	uint32_t self;
 	int nl, mon_fd;
 	ev_io mon_io;
@@ -164,6 +167,8 @@ void ask_realloc(struct ipd *x, const char *reason, bool rebalance);
 
 /* node.c */
 void node_init(struct ipd *x);
+/* At exit: the events whose answers will never come (the loop has ended). */
+void node_free_events(struct ipd *x);
 /* Reads public_addresses: -1 (list unchanged) on a parse error; 0 with why set when an
  * interface does not exist (the list is taken). */
 int node_load(struct ipd *x, char *why, size_t len);

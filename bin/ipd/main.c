@@ -709,5 +709,7 @@ int main(int argc, char **argv)
 	x->sub_retry.data = x;
 	subscribe(x);
 	daemon_ready(&x->d);
-	return daemon_run(&x->d);
+	rc = daemon_run(&x->d);
+	node_free_events(x);
+	return rc;
 }

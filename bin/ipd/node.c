@@ -193,6 +193,7 @@ static void hook(struct ipd *x, const char *change, const char *addr, unsigned b
 enum ev_kind { EV_TAKE, EV_RELEASE, EV_UPDATE, EV_REALLOCATED };
 
 struct event {
+	struct event *prev, *next; /* x->events: in flight, freed at exit if still there */
 	struct ipd *x;
 	enum ev_kind kind;
 	bool phase;              /* counts in phase_pending */
@@ -233,7 +234,22 @@ static void event_done(struct ipd *x, struct event *ev, bool ok, const char *why
 		x->phase_pending--;
 		phase_maybe_ack(x);
 	}
+	if (ev->prev)
+		ev->prev->next = ev->next;
+	else
+		x->events = ev->next;
+	if (ev->next)
+		ev->next->prev = ev->prev;
 	free(ev);
+}
+
+void node_free_events(struct ipd *x)
+{
+	while (x->events) {
+		struct event *ev = x->events;
+		x->events = ev->next;
+		free(ev);
+	}
 }
 
 static void on_svc_result(struct msg_ctx *m, int status, const struct msg_in *in, void *arg)
@@ -265,7 +281,10 @@ static void run_event(struct ipd *x, enum ev_kind kind, bool phase, const struct
 		return;
 	}
 	*ev = (struct event){ .x = x, .kind = kind, .phase = phase, .term = x->table_term,
-		              .run = x->table_run, .ifindex = ifindex, .bits = bits };
+		              .run = x->table_run, .ifindex = ifindex, .bits = bits, .next = x->events };
+	if (x->events)
+		x->events->prev = ev;
+	x->events = ev;
 	if (a)
 		ev->a = *a;
 	snprintf(ev->addr, sizeof ev->addr, "%s", text ? text : "");
