@@ -166,7 +166,7 @@ ld_cluster() {
 }
 
 @test "leaderd: lock file: one leader; a frozen leader is replaced and fenced out" {
-	ld_cluster 3 "file:/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
+	ld_cluster 3 "file:$BATS_TEST_TMPDIR/lock"
 	wait_for 20 one_leader
 	old=$(one_leader)
 	run -0 node_leaderctl "$old" --json status
@@ -178,11 +178,10 @@ ld_cluster() {
 	wait_for 20 one_leader
 	sleep 1
 	run -0 check_traces
-	rm -f "/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
 }
 
 @test "leaderd: lock file: a SIGKILLed leaderd leaves no helper, and is replaced" {
-	ld_cluster 3 "file:/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
+	ld_cluster 3 "file:$BATS_TEST_TMPDIR/lock"
 	wait_for 20 one_leader
 	old=$(one_leader)
 	pid=$(node_daemon_pid "$old" leaderd)
@@ -192,11 +191,10 @@ ld_cluster() {
 	for h in $helpers; do wait_for 10 bash -c "! kill -0 $h"; done
 	wait_for 20 one_leader_not "$old"
 	run -0 check_traces
-	rm -f "/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
 }
 
 @test "leaderd: a hung leaderd is replaced with lock file" {
-	ld_cluster 3 "file:/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
+	ld_cluster 3 "file:$BATS_TEST_TMPDIR/lock"
 	wait_for 20 one_leader
 	old=$(one_leader)
 	pid=$(node_daemon_pid "$old" leaderd)
@@ -206,7 +204,6 @@ ld_cluster() {
 	wait_for 20 one_leader
 	sleep 1
 	run -0 check_traces
-	rm -f "/tmp/shc-lock-$$-$BATS_TEST_NUMBER"
 }
 
 # A mutex helper with CTDB's contract, on flock(1): 0 and hold, or 1 when contended.

@@ -12,15 +12,12 @@ load lib/common
 load cluster/netns
 load cluster/leader
 
-LOCKFILE=
-
 setup() {
 	require_root
 }
 
 teardown() {
 	ns_teardown
-	[ -z "$LOCKFILE" ] || rm -f "$LOCKFILE"
 }
 
 # lp_cluster LOCK: 3 nodes with a 300 ms lease, connected, one leader.
@@ -38,7 +35,7 @@ lp_cluster() {
 lock_of() {
 	case $1 in
 	none) echo none ;;
-	file) LOCKFILE=/tmp/shoal-lp-lock-$$-$BATS_TEST_NUMBER; echo "file:$LOCKFILE" ;;
+	file) echo "file:$BATS_TEST_TMPDIR/lock" ;;
 	esac
 }
 
