@@ -52,7 +52,7 @@ teardown() {
 PORT=8000
 SUFFIXES="101 102 103 104 105 106"
 
-addrs() { local s; for s in $SUFFIXES; do echo "$(ns_public_net).$s"; done; }
+addrs() { local s; for s in $SUFFIXES; do echo "10.98.$NS_R.$s"; done; }
 pa_file() { echo "$CLUSTER_DIR/n$1/public_addresses"; }
 
 # ip_cluster N [EXTRA-IP-CONF]: N nodes, each listing the 6 addresses on eth1, a test server
@@ -78,29 +78,37 @@ ip_cluster() {
 node_ipctl() {
 	local i=$1
 	shift
-	ns_exec "$i" "$BIN/ipctl" -c "$(node_conf "$i")" "$@"
+	ns_exec "$i" "$BIN/ipctl" -c "$CLUSTER_DIR/n$i/shoal.conf" "$@"
+}
+
+# The checks below are polled by wait_for many times a second, so each costs a process or
+# two, not a few per address and node: nsaddrs lists every node's addresses, ipask asks
+# every address.
+
+# held_table [i...]: "i ADDR" for every address on any interface of node i (default every
+# node).
+held_table() {
+	local i nodes=("$@") args=()
+	((${#nodes[@]})) || for ((i = 1; i <= NS_N; i++)); do nodes+=("$i"); done
+	for i in "${nodes[@]}"; do args+=("$i=${NS_PFX}n$i"); done
+	"$TBIN/tools/nsaddrs" "${args[@]}"
 }
 
 # holds i ADDR: node i has ADDR on an interface.
-holds() { ip -n "$(ns_name "$1")" -o addr show | grep -q " $2/"; }
+holds() { held_table "$1" | awk -v a="$2" '$2 == a { f = 1 } END { exit !f }'; }
 
 # holders ADDR [i...]: the nodes (harness numbers) among i... (default all) that hold ADDR.
 holders() {
-	local a=$1 i nodes
+	local a=$1
 	shift
-	nodes=("$@")
-	((${#nodes[@]})) || nodes=($(seq 1 "$NS_N"))
-	for i in "${nodes[@]}"; do holds "$i" "$a" && echo "$i"; done
-	return 0
+	held_table "$@" | awk -v a="$a" '$2 == a { print $1 }'
 }
 
 # held_once [i...]: every address is held by exactly one of the nodes i... (default all).
 held_once() {
-	local a
-	for a in $(addrs); do
-		[ "$(holders "$a" "$@" | wc -l)" = 1 ] || return 1
-	done
-	return 0
+	held_table "$@" | awk -v want="$(addrs)" '
+		{ n[$2]++ }
+		END { c = split(want, w, "\n"); for (k = 1; k <= c; k++) if (n[w[k]] != 1) exit 1 }'
 }
 
 # crash i: the node's tree is SIGKILLed and, as when a machine dies, its kernel state goes
@@ -112,27 +120,21 @@ crash() {
 
 # ask ADDR: what the server behind ADDR answers, from the client namespace.
 ask() {
-	ns_client_exec timeout 1 bash -c "exec 3<>/dev/tcp/$1/$PORT && head -1 <&3" 2>/dev/null
+	ns_client_exec "$TBIN/tools/ipask" "$PORT" "$1" | awk '$2 != "-" { print $2; f = 1 } END { exit !f }'
 }
 
-# all_answer [i...]: every address answers, from the node that holds it, one of i...
+# all_answer [i...]: every address answers, from the one node that holds it, one of i...
 all_answer() {
-	local a got h
-	for a in $(addrs); do
-		got=$(ask "$a") || return 1
-		h=$(holders "$a" "$@")
-		[ -n "$h" ] && [ "$got" = "node$(node_number "$h")" ] || return 1
-	done
+	local table answers
+	table=$(held_table "$@")
+	answers=$(ns_client_exec "$TBIN/tools/ipask" "$PORT" $(addrs)) || return 1
+	awk 'NR == FNR { if ($2 in h) h[$2] = "twice"; else h[$2] = $1; next }
+		{ want = ($1 in h) && h[$1] != "twice" ? "node" (h[$1] - 1) : "one holder"; if ($2 != want) bad = 1 }
+		END { exit bad }' <(echo "$table") <(echo "$answers")
 }
 
 # count_on i: how many of the addresses node i holds.
-count_on() {
-	local a n=0
-	for a in $(addrs); do
-		if holds "$1" "$a"; then n=$((n + 1)); fi
-	done
-	echo $n
-}
+count_on() { held_table "$1" | awk -v want="$(addrs)" 'BEGIN { split(want, w, "\n"); for (k in w) a[w[k]] } $2 in a { n++ } END { print n + 0 }'; }
 
 # balanced N i...: each of the nodes i... holds N addresses.
 balanced() {
@@ -143,8 +145,9 @@ balanced() {
 
 leader_of() {
 	local out
+	local l
 	out=$(node_ipctl "$1" --json status) || return 1
-	jq -e 'select(.has_leader) | .leader' <<<"$out"
+	json_is "$out" has_leader true && json_get l "$out" leader && echo "$l"
 }
 
 # the leader's harness number, as node 1 (or i) sees it

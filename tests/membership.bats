@@ -39,9 +39,10 @@ start3() {
 }
 
 # state i j: node j's state as node i sees it (e.g. DISABLED|BANNED).
+# (polled: bash's matching on memberctl's one-line JSON, no jq)
 state() {
-	node_memberctl "$1" -t 1000 --json list |
-		jq -er --argjson n "$(node_number "$2")" '.nodes[] | select(.node == $n) | .state'
+	local out re="\\{\"node\":$(($2 - 1)),[^{}]*\"state\":\"([^\"]*)\""
+	out=$(node_memberctl "$1" -t 1000 --json list) && [[ $out =~ $re ]] && echo "${BASH_REMATCH[1]}"
 }
 
 # has i j FLAG: node i's view of node j has FLAG. lacks i j FLAG: it has not.

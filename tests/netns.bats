@@ -21,13 +21,14 @@ incarnation() {
 	node_memberctl "$1" --json list | jq -e --argjson n "$(node_number "$2")" '.nodes[] | select(.node == $n) | .incarnation'
 }
 
-# sees_only i j...: node i's view has exactly nodes j... connected (itself included).
+# sees_only i j...: node i's view has exactly nodes j... (in order) connected, itself
+# included. Polled: no jq.
 sees_only() {
-	local i=$1 want
+	local i=$1 j want=() out
 	shift
-	want=$(for j in "$@"; do node_number "$j"; done | sort -n | jq -sc .)
-	node_memberctl "$i" -t 1000 --json list |
-		jq -e --argjson w "$want" '[.nodes[] | select(.connected) | .node] == $w' >/dev/null
+	for j in "$@"; do want+=($((j - 1))); done
+	out=$(node_memberctl "$i" -t 1000 --json list) || return 1
+	[ "$(_connected_in "$out")" = "${want[*]}" ]
 }
 
 # The state as seen from each node, for the logs of a failing test.

@@ -5,21 +5,25 @@
 node_leaderctl() {
 	local i=$1
 	shift
-	"$CLUSTER_BIN/leaderctl" -c "$(node_conf "$i")" "$@"
+	"$CLUSTER_BIN/leaderctl" -c "$CLUSTER_DIR/n$i/shoal.conf" "$@"
 }
 
-# leader_seen_by i: the leader node number node i follows (fails if none).
+# These run in tight wait_for loops: they read leaderctl's one-line JSON with bash's own
+# matching (see json_* in lib/common.bash) rather than starting jq, which costs four times
+# a plain exec here.
+
+# leader_seen_by i: "LEADER TERM" as node i follows them (fails if it follows none).
 leader_seen_by() {
-	local out
+	local out l t
 	out=$(node_leaderctl "$1" -t 1000 --json status) || return 1
-	jq -e 'select(.has_leader) | "\(.leader) \(.leader_term)"' -r <<<"$out"
+	json_is "$out" has_leader true && json_get l "$out" leader && json_get t "$out" leader_term && echo "$l $t"
 }
 
 # one_leader [i...]: every listed node (default all) follows the same leader and term, and
 # that leader says it leads it. Prints the leader's harness index (1..N).
 one_leader() {
 	local nodes=("$@") i first= got out
-	((${#nodes[@]})) || nodes=($(seq 1 "$CLUSTER_N"))
+	((${#nodes[@]})) || for ((i = 1; i <= CLUSTER_N; i++)); do nodes+=("$i"); done
 	for i in "${nodes[@]}"; do
 		got=$(leader_seen_by "$i") || return 1
 		[ -z "$first" ] && first=$got
@@ -27,7 +31,7 @@ one_leader() {
 	done
 	local l=$((${first% *} + 1)) t=${first#* }
 	out=$(node_leaderctl "$l" -t 1000 --json status) || return 1
-	jq -e --argjson t "$t" '.role == "leader" and .leader_term == $t' <<<"$out" >/dev/null || return 1
+	json_is "$out" role '"leader"' && json_is "$out" leader_term "$t" || return 1
 	echo "$l"
 }
 
@@ -41,7 +45,7 @@ one_leader_not() {
 no_leader_at() {
 	local out
 	out=$(node_leaderctl "$1" -t 1000 --json status) || return 1
-	jq -e '.has_leader | not' <<<"$out" >/dev/null
+	json_is "$out" has_leader false
 }
 
 check_traces() {
