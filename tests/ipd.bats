@@ -169,9 +169,8 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	[ "$status" -eq 0 ]
 }
 
-@test "ipd: every address is held exactly once and answers from its holder; ipctl and shoal status show it" {
-	ip_cluster 3
-	wait_for 20 settled
+# every address is held exactly once and answers from its holder; ipctl and shoal status show it
+held_once_everywhere() {
 	balanced 2 1 2 3
 	run -0 node_ipctl 2 --json status
 	jq -e '.addresses | length == 6' <<<"$output"
@@ -193,9 +192,104 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	[[ "$output" == *"$(ns_public_net).101"* ]]
 }
 
-@test "ipd: a crashed non-leader's addresses move to the survivors; back, it gets its share" {
+# ipctl move moves one address; an unknown node or address is refused
+move_one() {
+	a=$(ns_public_net).101
+	h=$(holders "$a")
+	to=$(others "$h" | head -1)
+	run -0 node_ipctl 2 move "$a" "$(node_number "$to")"
+	wait_for 10 held_by "$a" "$to"
+	wait_for 10 settled
+	[ "$(ask "$a")" = "node$(node_number "$to")" ]
+	run -100 node_ipctl 2 move "$a" 7
+	run -100 node_ipctl 2 move not-an-address 1
+}
+
+# an address removed by hand is put back
+put_back() {
+	a=$(ns_public_net).102
+	h=$(holders "$a")
+	ip -n "$(ns_name "$h")" addr del "$a/24" dev eth1
+	wait_for 10 holds "$h" "$a"
+	wait_for 10 settled
+}
+
+# a restarted ipd adopts the addresses its interfaces hold
+adopt() {
+	before=$(for i in 1 2 3; do echo "$i: $(count_on "$i")"; done)
+	pid=$(node_daemon_pid 2 ipd)
+	lines=$(wc -l <"$(node_run 2)/node.log")
+	kill -KILL "$pid"
+	wait_for 10 ipd_restarted 2 "$pid"
+	wait_for 10 node_ipctl 2 status
+	wait_for 5 grep -q "adopting 2 public addresses" "$(node_run 2)/node.log"
+	sleep 1
+	[ "$before" = "$(for i in 1 2 3; do echo "$i: $(count_on "$i")"; done)" ]
+	settled
+	# Nothing was released on node 2 since the kill.
+	! tail -n +"$((lines + 1))" "$(node_run 2)/node.log" | grep "ipd.*released"
+}
+
+# ipctl add and delete change one node's list
+add_delete() {
+	a=$(ns_public_net).110
+	run -0 node_ipctl 3 add "$a/24" eth1
+	wait_for 10 holds 3 "$a"
+	[ "$(ask "$a")" = node2 ]
+	run -100 node_ipctl 3 add "$a/24" eth1
+	[[ "$output" == *"already listed"* ]]
+	run -100 node_ipctl 3 add "$(ns_public_net).111/24" eth9
+	[[ "$output" == *"interface eth9 does not exist"* ]]
+	run -0 node_ipctl 3 delete "$a"
+	wait_for 10 held_by "$a" ""
+	run -100 node_ipctl 3 delete "$a"
+	settled
+}
+
+# bad public_addresses are refused with the line and the reason; nothing moves
+bad_lists() {
+	before=$(for a in $(addrs); do holders "$a"; done)
+	f=$(pa_file 2)
+	cp "$f" "$f.good"
+	for bad in "10.1.2.3 eth1|no prefix" "$(ns_public_net).101/24 eth1|listed twice" \
+		"10.1.2.300/24 eth1|IPv4 or IPv6 address" "10.1.2.3/24 eth9|interface eth9 does not exist" \
+		"10.1.2.3/40 eth1|from 1 to 32"; do
+		{ cat "$f.good"; echo "${bad%%|*}"; } >"$f"
+		run -100 node_ipctl 2 reload
+		echo "$output"
+		[[ "$output" == *"public_addresses:7: "*"${bad#*|}"* ]]
+	done
+	cp "$f.good" "$f"
+	sleep 1
+	[ "$before" = "$(for a in $(addrs); do holders "$a"; done)" ]
+	settled
+}
+
+# shoal node stop hands the node's addresses over before the tree stops
+node_stop() {
+	run -0 ns_exec 2 "$BIN/shoal" -c "$(node_conf 2)" node stop
+	[[ "$output" == *"shutdown failover: addresses handed over in "* ]]
+	# At once, not after a detection delay: the others hold everything.
+	held_once 1 3
+	wait_for 10 all_answer 1 3
+}
+
+# The admin's commands and changes one after the other on one cluster, each where the one
+# before left it (a cluster costs more to build than a case to run).
+@test "ipd: one holder per address, shown by ipctl and shoal status; a restarted ipd adopts; an address removed by hand put back; ipctl move, add, delete; bad public_addresses refused; shoal node stop hands over" {
 	ip_cluster 3
 	wait_for 20 settled
+	held_once_everywhere
+	adopt
+	put_back
+	move_one
+	add_delete
+	bad_lists
+	node_stop
+}
+
+# a crashed non-leader's addresses move to the survivors; back, it gets its share
+crash_non_leader() {
 	l=$(leader_node)
 	v=$(others "$l" | head -1)
 	crash "$v"
@@ -207,9 +301,8 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	wait_for 20 settled
 }
 
-@test "ipd: a crashed leader's addresses move to the survivors; back, it gets its share" {
-	ip_cluster 3
-	wait_for 20 settled
+# a crashed leader's addresses move to the survivors; back, it gets its share
+crash_leader() {
 	l=$(leader_node)
 	crash "$l"
 	survivors=($(others "$l"))
@@ -220,9 +313,8 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	wait_for 20 settled
 }
 
-@test "ipd: a frozen node's addresses move; thawed, no address is held twice once settled" {
-	ip_cluster 3
-	wait_for 20 settled
+# a frozen non-leader's, then the leader's, addresses move; thawed, no address is held twice once settled
+freeze_each() {
 	l=$(leader_node)
 	for v in $(others "$l" | head -1) "$l"; do
 		ns_freeze "$v"
@@ -235,9 +327,8 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	done
 }
 
-@test "ipd: a node whose cluster link is cut releases its addresses; the others take them" {
-	ip_cluster 3
-	wait_for 20 settled
+# a node whose cluster link is cut releases its addresses; the others take them
+cut_link() {
 	l=$(leader_node)
 	v=$(others "$l" | head -1)
 	ns_cut "$v"
@@ -253,47 +344,76 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	wait_for 20 settled
 }
 
-@test "ipd: ipctl move moves one address; an unknown node or address is refused" {
-	ip_cluster 3
+# a public interface that goes down hosts nothing; up again, it gets its share
+iface_down() {
+	ip -n "$(ns_name 3)" link set eth1 down
+	wait_for 10 holds_none 3
+	wait_for 10 settled 1 2
+	run -0 node_ipctl 3 status
+	[[ "$output" == *"eth1             down"* ]]
+	ip -n "$(ns_name 3)" link set eth1 up
+	wait_for 20 balanced 2 1 2 3
 	wait_for 20 settled
-	a=$(ns_public_net).101
+}
+
+# a long-lived connection to a powered-off node's address is reset after the takeover
+# (tickle ACK)
+power_off_tickle() {
+	l=$(leader_node)
+	v=$(others "$l" | head -1)
+	a=$(for x in $(addrs); do holds "$v" "$x" && echo "$x"; done | head -1)
+	# A client holds a connection open, reading until the connection ends.
+	ns_client_exec timeout 30 bash -c "exec 3<>/dev/tcp/$a/$PORT; head -1 <&3; cat <&3 >/dev/null; echo ended >&2" \
+		2>"$BATS_TEST_TMPDIR/client.err" >"$BATS_TEST_TMPDIR/client.out" &
+	cpid=$!
+	wait_for 5 grep -q node "$BATS_TEST_TMPDIR/client.out"
+	# Give the holder time to copy its connections to the others.
+	sleep 1.5
+	ip -n "$(ns_switch)" link set "p$v" nomaster
+	ns_kill "$v"
+	wait_for 20 all_answer $(others "$v")
+	wait_for 10 grep -q ended "$BATS_TEST_TMPDIR/client.err"
+	grep -q "reset" "$BATS_TEST_TMPDIR/client.err"
+	wait "$cpid" || true
+	ip -n "$(ns_switch)" link set "p$v" master br1
+	# It comes back as after a reboot: none of its addresses left.
+	ip -n "$(ns_name "$v")" addr flush dev eth1 scope global
+	ns_cluster_start "$v"
+	wait_for 20 balanced 2 1 2 3
+	wait_for 20 settled
+}
+
+# releasing an address resets the connections to it at once (sock_diag SOCK_DESTROY)
+sock_destroy() {
+	a=$(ns_public_net).103
 	h=$(holders "$a")
 	to=$(others "$h" | head -1)
-	run -0 node_ipctl 2 move "$a" "$(node_number "$to")"
-	wait_for 10 held_by "$a" "$to"
-	wait_for 10 settled
-	[ "$(ask "$a")" = "node$(node_number "$to")" ]
-	run -100 node_ipctl 2 move "$a" 7
-	run -100 node_ipctl 2 move not-an-address 1
+	ns_client_exec timeout 30 bash -c "exec 3<>/dev/tcp/$a/$PORT; head -1 <&3; cat <&3 >/dev/null; echo ended >&2" \
+		2>"$BATS_TEST_TMPDIR/client.err" >"$BATS_TEST_TMPDIR/client.out" &
+	cpid=$!
+	wait_for 5 grep -q node "$BATS_TEST_TMPDIR/client.out"
+	run -0 node_ipctl 1 move "$a" "$(node_number "$to")"
+	wait_for 10 grep -q ended "$BATS_TEST_TMPDIR/client.err"
+	wait "$cpid" || true
+	run -0 node_ipctl "$h" --json status
+	jq -e '.connection_reset == "sock_diag SOCK_DESTROY"' <<<"$output"
+	run -0 node_ipctl "$h" stats
+	[[ "$output" =~ connections_reset\ +[1-9] ]]
 }
 
-@test "ipd: an address removed by hand is put back" {
+# The failures one after the other on one cluster: each but the last ends with every
+# address answering from its share (balanced 2 2 2), where the next one starts.
+@test "ipd: a crashed non-leader and leader, a frozen one of each, a cut link, a public interface down, a power-off (tickle ACK), a release (SOCK_DESTROY): addresses move and come back" {
 	ip_cluster 3
 	wait_for 20 settled
-	a=$(ns_public_net).102
-	h=$(holders "$a")
-	ip -n "$(ns_name "$h")" addr del "$a/24" dev eth1
-	wait_for 10 holds "$h" "$a"
-	wait_for 10 settled
+	crash_non_leader
+	crash_leader
+	freeze_each
+	cut_link
+	iface_down
+	power_off_tickle
+	sock_destroy
 }
-
-@test "ipd: a restarted ipd adopts the addresses its interfaces hold" {
-	ip_cluster 3
-	wait_for 20 settled
-	before=$(for i in 1 2 3; do echo "$i: $(count_on "$i")"; done)
-	pid=$(node_daemon_pid 2 ipd)
-	lines=$(wc -l <"$(node_run 2)/node.log")
-	kill -KILL "$pid"
-	wait_for 10 ipd_restarted 2 "$pid"
-	wait_for 10 node_ipctl 2 status
-	wait_for 5 grep -q "adopting 2 public addresses" "$(node_run 2)/node.log"
-	sleep 1
-	[ "$before" = "$(for i in 1 2 3; do echo "$i: $(count_on "$i")"; done)" ]
-	settled
-	# Nothing was released on node 2 since the kill.
-	! tail -n +"$((lines + 1))" "$(node_run 2)/node.log" | grep "ipd.*released"
-}
-
 @test "ipd: reload keeps unchanged addresses, takes added ones, releases removed ones" {
 	ip_cluster 3
 	wait_for 20 settled
@@ -314,43 +434,6 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	! grep -q "released $keep/" "$(node_run "$h")/node.log"
 }
 
-@test "ipd: ipctl add and delete change one node's list" {
-	ip_cluster 3
-	wait_for 20 settled
-	a=$(ns_public_net).110
-	run -0 node_ipctl 3 add "$a/24" eth1
-	wait_for 10 holds 3 "$a"
-	[ "$(ask "$a")" = node2 ]
-	run -100 node_ipctl 3 add "$a/24" eth1
-	[[ "$output" == *"already listed"* ]]
-	run -100 node_ipctl 3 add "$(ns_public_net).111/24" eth9
-	[[ "$output" == *"interface eth9 does not exist"* ]]
-	run -0 node_ipctl 3 delete "$a"
-	wait_for 10 held_by "$a" ""
-	run -100 node_ipctl 3 delete "$a"
-	settled
-}
-
-@test "ipd: bad public_addresses are refused with the line and the reason; nothing moves" {
-	ip_cluster 3
-	wait_for 20 settled
-	before=$(for a in $(addrs); do holders "$a"; done)
-	f=$(pa_file 2)
-	cp "$f" "$f.good"
-	for bad in "10.1.2.3 eth1|no prefix" "$(ns_public_net).101/24 eth1|listed twice" \
-		"10.1.2.300/24 eth1|IPv4 or IPv6 address" "10.1.2.3/24 eth9|interface eth9 does not exist" \
-		"10.1.2.3/40 eth1|from 1 to 32"; do
-		{ cat "$f.good"; echo "${bad%%|*}"; } >"$f"
-		run -100 node_ipctl 2 reload
-		echo "$output"
-		[[ "$output" == *"public_addresses:7: "*"${bad#*|}"* ]]
-	done
-	cp "$f.good" "$f"
-	sleep 1
-	[ "$before" = "$(for a in $(addrs); do holders "$a"; done)" ]
-	settled
-}
-
 @test "ipd: one address with different prefixes on two nodes is not hosted; the others are" {
 	ip_cluster 3
 	wait_for 20 settled
@@ -364,19 +447,6 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	grep -q "$a is listed with prefix" "$(node_run "$l")/node.log"
 }
 
-@test "ipd: a public interface that goes down hosts nothing; up again, it gets its share" {
-	ip_cluster 3
-	wait_for 20 settled
-	ip -n "$(ns_name 3)" link set eth1 down
-	wait_for 10 holds_none 3
-	wait_for 10 settled 1 2
-	run -0 node_ipctl 3 status
-	[[ "$output" == *"eth1             down"* ]]
-	ip -n "$(ns_name 3)" link set eth1 up
-	wait_for 20 balanced 2 1 2 3
-	wait_for 20 settled
-}
-
 @test "ipd: with ip host source = manual, ipctl hosts decides which nodes host" {
 	ip_cluster 3 'ip host source = manual\n'
 	run -0 node_ipctl 1 -n all hosts 0,2
@@ -387,57 +457,6 @@ ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 	run -0 node_ipctl 1 -n all hosts 0,1,2
 	wait_for 20 balanced 2 1 2 3
 	run -100 node_ipctl 1 hosts 0,9
-}
-
-@test "ipd: shoal node stop hands the node's addresses over before the tree stops" {
-	ip_cluster 3
-	wait_for 20 settled
-	run -0 ns_exec 2 "$BIN/shoal" -c "$(node_conf 2)" node stop
-	[[ "$output" == *"shutdown failover: addresses handed over in "* ]]
-	# At once, not after a detection delay: the others hold everything.
-	held_once 1 3
-	wait_for 10 all_answer 1 3
-}
-
-@test "ipd: a long-lived connection to a powered-off node's address is reset after the takeover (tickle ACK)" {
-	ip_cluster 3
-	wait_for 20 settled
-	l=$(leader_node)
-	v=$(others "$l" | head -1)
-	a=$(for x in $(addrs); do holds "$v" "$x" && echo "$x"; done | head -1)
-	# A client holds a connection open, reading until the connection ends.
-	ns_client_exec timeout 30 bash -c "exec 3<>/dev/tcp/$a/$PORT; head -1 <&3; cat <&3 >/dev/null; echo ended >&2" \
-		2>"$BATS_TEST_TMPDIR/client.err" >"$BATS_TEST_TMPDIR/client.out" &
-	cpid=$!
-	wait_for 5 grep -q node "$BATS_TEST_TMPDIR/client.out"
-	# Give the holder time to copy its connections to the others.
-	sleep 1.5
-	ip -n "$(ns_switch)" link set "p$v" nomaster
-	ns_kill "$v"
-	wait_for 20 all_answer $(others "$v")
-	wait_for 10 grep -q ended "$BATS_TEST_TMPDIR/client.err"
-	grep -q "reset" "$BATS_TEST_TMPDIR/client.err"
-	wait "$cpid" || true
-	ip -n "$(ns_switch)" link set "p$v" master br1
-}
-
-@test "ipd: releasing an address resets the connections to it at once (sock_diag SOCK_DESTROY)" {
-	ip_cluster 3
-	wait_for 20 settled
-	a=$(ns_public_net).103
-	h=$(holders "$a")
-	to=$(others "$h" | head -1)
-	ns_client_exec timeout 30 bash -c "exec 3<>/dev/tcp/$a/$PORT; head -1 <&3; cat <&3 >/dev/null; echo ended >&2" \
-		2>"$BATS_TEST_TMPDIR/client.err" >"$BATS_TEST_TMPDIR/client.out" &
-	cpid=$!
-	wait_for 5 grep -q node "$BATS_TEST_TMPDIR/client.out"
-	run -0 node_ipctl 1 move "$a" "$(node_number "$to")"
-	wait_for 10 grep -q ended "$BATS_TEST_TMPDIR/client.err"
-	wait "$cpid" || true
-	run -0 node_ipctl "$h" --json status
-	jq -e '.connection_reset == "sock_diag SOCK_DESTROY"' <<<"$output"
-	run -0 node_ipctl "$h" stats
-	[[ "$output" =~ connections_reset\ +[1-9] ]]
 }
 
 @test "ipd: an IPv6 address is usable at once (no DAD), announced, answers, and moves on a crash" {
