@@ -86,9 +86,10 @@ restart_memberd() {
 	wait_for 10 cluster_connected
 }
 
-# One admin change from node 1 for node 2, seen by all three nodes, then undone.
-@test "membership: disable and enable, from another node, seen by every node" {
-	start3
+# Each case: one admin change from node 1 for node 2, seen by all three nodes, then undone.
+
+# disable and enable, from another node, seen by every node
+disable_enable() {
 	run -0 node_memberctl 1 -n 1 disable
 	wait_for 10 everywhere has 2 DISABLED
 	everywhere lacks 1 DISABLED
@@ -97,8 +98,8 @@ restart_memberd() {
 	wait_for 10 everywhere lacks 2 DISABLED
 }
 
-@test "membership: stop and continue, from another node, seen by every node" {
-	start3
+# stop and continue, from another node, seen by every node
+stop_continue() {
 	run -0 node_memberctl 1 -n 1 stop
 	wait_for 10 everywhere has 2 STOPPED
 	everywhere lacks 1 STOPPED
@@ -108,8 +109,8 @@ restart_memberd() {
 	wait_for 10 everywhere lacks 2 STOPPED
 }
 
-@test "membership: ban and unban, from another node, seen by every node with the remainder" {
-	start3
+# ban and unban, from another node, seen by every node with the remainder
+ban_unban() {
 	run -0 node_memberctl 1 -n 1 ban 600
 	wait_for 10 everywhere has 2 BANNED
 	for i in 1 2 3; do
@@ -122,8 +123,8 @@ restart_memberd() {
 	jq -e '.nodes[] | select(.node == 1) | .ban_remaining_ms == 0' <<<"$output"
 }
 
-@test "membership: a health reason on and off, from another node, seen by every node" {
-	start3
+# a health reason on and off, from another node, seen by every node
+health_on_off() {
 	run -0 node_memberctl 1 -n 1 health "test reason" on
 	wait_for 10 everywhere has 2 UNHEALTHY
 	for i in 1 2 3; do reason "$i" 2 "test reason"; done
@@ -141,8 +142,8 @@ restart_memberd() {
 	jq -e '.healthy and .reasons == []' <<<"$output"
 }
 
-@test "membership: every flag for all nodes at once (-n all), seen by every node" {
-	start3
+# every flag for all nodes at once (-n all), seen by every node
+all_flags() {
 	run -0 node_memberctl 2 -n all disable
 	run -0 node_memberctl 2 -n all stop
 	run -0 node_memberctl 2 -n all ban 600
@@ -163,6 +164,17 @@ restart_memberd() {
 		wait_for 10 everywhere lacks "$j" BANNED
 		wait_for 10 everywhere lacks "$j" UNHEALTHY
 	done
+}
+
+# The flag cases one after the other on one cluster: each ends with the flags it set
+# cleared, where the next starts (a cluster costs more to start than a case to run).
+@test "membership: disable, stop, ban, a health reason, each set and cleared from another node, and all at once (-n all): seen by every node" {
+	start3
+	disable_enable
+	stop_continue
+	ban_unban
+	health_on_off
+	all_flags
 }
 
 @test "membership: flags are kept after a memberd restart and after a node restart" {
