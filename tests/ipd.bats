@@ -162,6 +162,43 @@ settled() { held_once "$@" && all_answer "$@"; }
 holds_none() { [ "$(count_on "$1")" = 0 ]; }       # holds_none i
 held_by() { [ "$(holders "$1")" = "$2" ]; }        # held_by ADDR i ("": nobody)
 ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
+fenced_for() { node_ipctl "$1" -t 1000 --json status | jq -e --arg w "$2" '.fenced | test($w)' >/dev/null; }
+
+# owners: "ADDR NODE" per address held by exactly one node (NODE in memberctl's numbering),
+# sorted; an address held by nobody is "ADDR -1".
+owners() {
+	local a h
+	for a in $(addrs); do
+		h=$(holders "$a")
+		[ "$(wc -w <<<"$h")" -le 1 ] || return 1
+		echo "$a $([ -n "$h" ] && node_number "$h" || echo -1)"
+	done | sort
+}
+
+# ipalloc_says ARGS... < CASE: the owners the allocation driver computes, sorted.
+ipalloc_says() { "$BIN/ipalloc" "$@" | sort; }
+
+# restart_ipd i...: ipd of each node SIGKILLed; back (the supervisor restarts it, and it
+# reads its configuration again) and answering.
+restart_ipd() {
+	local i pid
+	for i in "$@"; do
+		pid=$(node_daemon_pid "$i" ipd)
+		kill -KILL "$pid"
+		wait_for 10 ipd_restarted "$i" "$pid"
+		wait_for 10 node_ipctl "$i" -t 1000 status
+	done
+}
+
+# set_conf KEY VALUE: on every node, in [ip] (the last section of each node's file).
+set_conf() {
+	local i f
+	for ((i = 1; i <= NS_N; i++)); do
+		f=$(node_conf "$i")
+		sed -i "/^$1 = /d" "$f"
+		echo "$1 = $2" >>"$f"
+	done
+}
 
 @test "ipd: unit tests of public_addresses (tests/unit/pubaddr_test)" {
 	run "$TBIN/unit/pubaddr_test"
@@ -538,4 +575,117 @@ sock_destroy() {
 	run -0 node_ipctl 1 move "$b" "$(node_number "$x")"
 	wait_for 10 held_by "$b" "$x"
 	wait_for 10 grep -q "^run takeip eth1 $b 24$" "$log"
+}
+
+@test "ipd: deterministic and non-deterministic allocation give ipalloc's owners; a changed interface moves its address (updateip)" {
+	NS_PUBLIC_IFACES=2 ip_cluster 3 'ip allocation = deterministic\n'
+	wait_for 20 settled
+	# Deterministic: the owners of the driver for the same input (ipalloc's own tests check
+	# the algorithm against CTDB's); the current owners do not matter to it.
+	want=$({ echo "nodes 0,0,0"; for a in $(addrs); do echo "$a -1"; done; } | ipalloc_says -a deterministic)
+	wait_for 10 eval '[ "$(owners)" = "$want" ]'
+	run -0 node_ipctl 1 --json status
+	jq -e '.algorithm == "deterministic"' <<<"$output"
+
+	# updateip: one address's line names eth2 instead of eth1; on reload its holder moves it
+	# and svcd runs updateip with CTDB's arguments (OLD-IFACE NEW-IFACE IP BITS).
+	log=$BATS_TEST_TMPDIR/events.log
+	for i in 1 2 3; do
+		printf '#!/bin/sh\necho "node %s: $*" >>"%s"\n' "$i" "$log" >"$(node_events "$i")/10.record"
+		chmod +x "$(node_events "$i")/10.record"
+	done
+	a=$(ns_public_net).101
+	h=$(holders "$a")
+	before=$(owners)
+	for i in 1 2 3; do sed -i "s|^$a/24 eth1$|$a/24 eth2|" "$(pa_file "$i")"; done
+	run -0 node_ipctl 1 -n all reload
+	wait_for 10 eval 'ip -n "$(ns_name "$h")" -o addr show dev eth2 | grep -q " $a/24"'
+	! ip -n "$(ns_name "$h")" -o addr show dev eth1 | grep " $a/"
+	wait_for 10 grep -qx "node $h: updateip eth1 eth2 $a 24" "$log"
+	run -0 node_ipctl "$h" status
+	[[ "$output" == *"eth2             up"* ]]
+	[ "$(owners)" = "$before" ]
+	wait_for 10 settled
+	! grep -E "(takeip|releaseip) [a-z0-9]+ $a " "$log"
+
+	# Non-deterministic: after a crash of a non-leader, the owners of the driver for the
+	# owners before, with that node disconnected.
+	set_conf "ip allocation" nondeterministic
+	restart_ipd 1 2 3
+	wait_for 20 settled
+	run -0 node_ipctl 1 --json status
+	jq -e '.algorithm == "nondeterministic"' <<<"$output"
+	v=$(others "$(leader_node)" | head -1)
+	flags=$(for i in 1 2 3; do ((i == v)) && echo 1 || echo 0; done | paste -sd,)
+	want=$({ echo "nodes $flags"; owners; } | ipalloc_says -a nondeterministic)
+	crash "$v"
+	wait_for 20 settled $(others "$v")
+	wait_for 10 eval '[ "$(owners)" = "$want" ]'
+}
+
+@test "ipd: with disable ip failover nothing moves on a crash; with no ip takeover a returning node gets nothing" {
+	# Placed with failover on; then the switch, which ipd reads at its start.
+	ip_cluster 3
+	wait_for 20 settled
+	set_conf "disable ip failover" yes
+	restart_ipd 1 2 3
+	wait_for 20 settled
+	balanced 2 1 2 3
+	l=$(leader_node)
+	v=$(others "$l" | head -1)
+	mine=$(for a in $(addrs); do if holds "$v" "$a"; then echo "$a"; fi; done)
+	before=$(owners)
+	lines=$(wc -l <"$(node_run "$l")/node.log")
+	crash "$v"
+	# The leader saw the node go and ran an allocation since (which moved nothing).
+	wait_for 10 eval 'tail -n +"$lines" "$(node_run "$l")/node.log" | grep -q "ipd.*node $(node_number "$v") disconnected"'
+	wait_for 10 eval 'tail -n +"$lines" "$(node_run "$l")/node.log" | sed -n "/node $(node_number "$v") disconnected/,\$p" | grep -q "ipd.*run [0-9]* done"'
+	sleep 1
+	for a in $mine; do [ -z "$(holders "$a")" ]; done
+	[ "$(owners)" = "$(sed "s/ $(node_number "$v")\$/ -1/" <<<"$before")" ]
+	# The leader does not run again and again for the unhosted addresses.
+	n=$(grep -c "ipd.*run [0-9]* (term" "$(node_run "$l")/node.log")
+	sleep 2.5
+	[ "$(grep -c "ipd.*run [0-9]* (term" "$(node_run "$l")/node.log")" = "$n" ]
+
+	# No ip takeover instead: nothing may receive an address, so the crashed node's stay
+	# unhosted, and back, it gets nothing (not even its own old ones).
+	set_conf "disable ip failover" no
+	set_conf "no ip takeover" yes
+	restart_ipd $(others "$v")
+	ns_cluster_start "$v"
+	wait_for 20 cluster_connected
+	wait_for 10 eval 'node_ipctl "$l" --json status | jq -e ".hosts == [0,1,2]" >/dev/null'
+	sleep 2
+	[ "$(count_on "$v")" = 0 ]
+	[ "$(owners)" = "$(sed "s/ $(node_number "$v")\$/ -1/" <<<"$before")" ]
+	for a in $(addrs); do
+		h=$(holders "$a")
+		[ -z "$h" ] || [ "$(ask "$a")" = "node$(node_number "$h")" ]
+	done
+}
+
+@test "ipd: a partition into two halves: the half without the leader is partitioned and releases, the other hosts everything" {
+	# 4 nodes and a file lock, so the half with the leader keeps leading; the other half
+	# reaches half of the nodes, which is not fewer than half: leaderd's partitioned
+	# reason is what fences it.
+	ip_cluster 4 "[cluster]\ncluster lock = file:$BATS_TEST_TMPDIR/lock\n"
+	wait_for 20 settled
+	l=$(leader_node)
+	p=$(others "$l" | head -1)
+	b=($(others "$l" | tail -2))
+	ns_partition "$l $p" "${b[*]}"
+	for i in "${b[@]}"; do
+		wait_for 10 holds_none "$i"
+		wait_for 10 fenced_for "$i" partitioned
+	done
+	wait_for 20 settled "$l" "$p"
+	[ "$(leader_node "$l")" = "$l" ]
+	run -0 node_ipctl "$l" --json status
+	jq -e '.fenced == ""' <<<"$output"
+	ns_heal
+	wait_for 30 cluster_connected
+	hold_some() { local i; for i in "$@"; do [ "$(count_on "$i")" -ge 1 ] || return 1; done; }
+	wait_for 30 hold_some 1 2 3 4
+	wait_for 20 settled
 }

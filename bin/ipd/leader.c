@@ -348,10 +348,12 @@ static void compute(struct ipd *x)
 			}
 			uint32_t o = x->alloc[a].node;
 			if (o == IPALLOC_UNASSIGNED) {
-				/* unhosted: fine only if nobody holds it and nobody could host it */
+				/* unhosted: fine only if nobody holds it and nobody could host it (nobody
+				 * may take it under these two switches: a new run would change nothing) */
 				bool could = false;
 				for (uint32_t n = 0; n < nn; n++)
-					if (!flags[n] && known[(size_t)i * nn + n])
+					if (!flags[n] && known[(size_t)i * nn + n] && !x->d.conf.disable_ip_failover &&
+					    !x->d.conf.no_ip_takeover)
 						could = true;
 				same = nholders[i] == 0 && !could;
 			} else {

@@ -152,9 +152,12 @@ static void view_received(struct ipd *x, const struct proto_view *v)
 	x->total = total;
 	x->reachable = reachable;
 	/* Self-fencing: memberd declares peers gone after its keepalive limit, so a node cut off
-	 * releases at that moment; the leader waits one keepalive interval more. */
+	 * releases at that moment; the leader waits one keepalive interval more. With exactly
+	 * half of the nodes, leaderd decides (its `partitioned` reason): the half with the leader
+	 * keeps its addresses and takes the others'; fencing both halves would leave every
+	 * address unhosted. */
 	uint32_t self_flags = x->self < nn ? x->node[x->self].flags : 0;
-	if (total > 1 && reachable * 2 <= total)
+	if (total > 1 && reachable * 2 < total)
 		node_fence(x, "lost the majority of the nodes");
 	else if (partitioned)
 		node_fence(x, "partitioned (leaderd)");

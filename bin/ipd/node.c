@@ -448,15 +448,20 @@ void node_release_all(struct ipd *x, const char *why)
 		release_held(x, x->nheld - 1, false);
 }
 
-/* Moves a held address to another interface of its list when its own went down. */
+/* Moves a held address to another interface of its list when its own went down, or is no
+ * longer listed for it (public_addresses changed: updateip, as CTDB's reloadips does). */
 static void maybe_update(struct ipd *x, unsigned i)
 {
 	struct held h = x->held[i];
 	int p = pubaddr_find_addr(&x->pa, &h.a);
 	if (p < 0)
 		return;
+	bool listed = false;
+	for (unsigned k = 0; k < x->pa.a[p].nifaces; k++)
+		if (strcmp(x->pa.a[p].iface[k], h.iface) == 0)
+			listed = true;
 	int f = iface_find(x, h.iface);
-	if (f >= 0 && x->ifs[f].exists && x->ifs[f].up)
+	if (listed && f >= 0 && x->ifs[f].exists && x->ifs[f].up)
 		return;
 	const struct iface *to = usable_iface(x, &x->pa.a[p]);
 	if (!to || to->index == h.ifindex)

@@ -14,7 +14,8 @@
 #                ports p<i>, and pc for the client); no STP, no forwarding delay
 #   node i       eth0 = 10.99.R.(10+i)/24, its cluster address (in the nodes file);
 #                eth1 = the public interface, up, no address (ipd will put public
-#                addresses on it: see ns_public_net); lo up
+#                addresses on it: see ns_public_net); eth2... likewise with
+#                NS_PUBLIC_IFACES > 1 (switch ports p<i>e2...); lo up
 #   client       eth0 = 10.98.R.250/24 on the public network
 # Nodes are numbered i = 1..N (node number i-1 in memberctl), as in lib.bash.
 #
@@ -39,7 +40,8 @@
 #                           namespaces is killed by pid and the namespaces are deleted.
 #                           Fails if any of that found something wrong.
 # Tunables: those of lib.bash (CLUSTER_KEEPALIVE_MS, ...), and NS_START_AS, NS_HEALTH_MONITOR
-# (default none), NS_EXTRA_MEMBERSHIP (more [membership] lines). Each node has its own
+# (default none), NS_EXTRA_MEMBERSHIP (more [membership] lines), NS_PUBLIC_IFACES (1: how
+# many public interfaces each node has, eth1...). Each node has its own
 # events.d and hooks.d (node_events i, node_hooks i), empty at first.
 #
 # Cuts, freezes and stops are recorded for the flap check (cluster/flaps.bash); kills are not
@@ -123,7 +125,7 @@ _ns_all() {
 }
 
 ns_cluster_create() {
-	local n=$1 i d sw cl rid port
+	local n=$1 i k d sw cl rid port
 	[ "$(id -u)" = 0 ] || _ns_fail "ns_cluster_create needs root" || return 1
 	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 200)) || _ns_fail "ns_cluster_create: bad count '$n'" || return 1
 	command -v nft >/dev/null || _ns_fail "nft (nftables) is needed for cuts and partitions" || return 1
@@ -161,13 +163,19 @@ ns_cluster_create() {
 			echo "link add p$i type veth peer name eth1 netns ${NS_PFX}n$i"
 			echo "link set c$i master br0 up"
 			echo "link set p$i master br1 up"
+			for ((k = 2; k <= ${NS_PUBLIC_IFACES:-1}; k++)); do
+				echo "link add p${i}e$k type veth peer name eth$k netns ${NS_PFX}n$i"
+				echo "link set p${i}e$k master br1 up"
+			done
 		done
 	} | ip -n "$sw" -batch - || return 1
 	printf '%s\n' "link set lo up" "addr add $(ns_client_addr)/24 dev eth0" "link set eth0 up" |
 		ip -n "$cl" -batch - || return 1
 	for ((i = 1; i <= n; i++)); do
-		printf '%s\n' "link set lo up" "addr add $(node_addr "$i")/24 dev eth0" "link set eth0 up" \
-			"link set eth1 up" | ip -n "${NS_PFX}n$i" -batch - || return 1
+		{
+			printf '%s\n' "link set lo up" "addr add $(node_addr "$i")/24 dev eth0" "link set eth0 up" "link set eth1 up"
+			for ((k = 2; k <= ${NS_PUBLIC_IFACES:-1}; k++)); do echo "link set eth$k up"; done
+		} | ip -n "${NS_PFX}n$i" -batch - || return 1
 		d=$CLUSTER_DIR/n$i
 		mkdir -p "$d/run/asan" "$d/db" "$d/events.d" "$d/hooks.d"
 		cat >"$d/shoal.conf" <<-EOF
