@@ -100,6 +100,26 @@ events_seen() { awk '{print $1}' "$(evlog "$1")" 2>/dev/null | uniq | tr '\n' ' 
 	[[ "$output" == *"10.log"*"OK"* ]]
 	wait_for 10 no_reason 1 "not yet monitored"
 	wait_for 10 no_reason 2 "not yet monitored"
+	# svcctl -n: node 2's svcctl reaches node 1's svcd through its own svcd.
+	run -0 svcctl_n 2 -n 0 --json status
+	jq -e '.node == 0 and .events.monitor.scripts[0].name == "10.log"' <<<"$output"
+	run -0 svcctl_n 2 -n all --json status
+	[ "${#lines[@]}" -eq 2 ]
+	jq -e '.node == 0 and (.events.monitor.scripts | length) == 1' <<<"${lines[0]}"
+	jq -e '.node == 1 and (.events.monitor.scripts | length) == 0' <<<"${lines[1]}"
+	run -0 svcctl_n 2 -n all list
+	[[ "$output" == "node 0: $(node_events 1):"*"10.log"*"node 1: $(node_events 2):"*"(no scripts)" ]]
+	run -0 svcctl_n 2 -n 0 run startrecovery
+	[[ "$output" == *"startrecovery: OK"* ]]
+	grep -qx startrecovery "$(evlog 1)"
+	run -0 svcctl_n 2 -n 0 disable 10.log
+	[ ! -x "$(node_events 1)/10.log" ]
+	run -0 svcctl_n 1 -n 0 enable 10.log
+	[ -x "$(node_events 1)/10.log" ]
+	run -100 svcctl_n 2 -n 2 status
+	[[ "$output" == *"-n: expected a node number below 2 or all, got \"2\""* ]]
+	run -100 svcctl_n 2 -n 0 hook A=1
+	[[ "$output" == *"no -n"* ]]
 }
 
 @test "svcd: startup is retried until it succeeds; the node stays 'not yet monitored' until then" {

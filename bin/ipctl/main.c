@@ -153,15 +153,6 @@ static void print_status(struct cli *c, const struct proto_ip_status *s, bool fu
 		       !s->ifaces[i].exists ? "missing" : s->ifaces[i].up ? "up" : "down");
 }
 
-static uint32_t parse_node(struct cli *c, const char *s, const char *what)
-{
-	char *end;
-	unsigned long v = strtoul(s, &end, 10);
-	if (*end || !*s || v >= c->nodes.count)
-		cli_fatal(c, EXIT_USAGE, "%s: expected a node number below %u, got \"%s\"", what, c->nodes.count, s);
-	return (uint32_t)v;
-}
-
 static void print_done(struct cli *c, const struct msg_in *r, uint32_t node, bool many)
 {
 	const struct proto_ip_done *d = r->body;
@@ -177,7 +168,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		CLI_LONG_OPTS,
-		{ "node", required_argument, NULL, 'n' },
+		CLI_NODE_OPT,
 		{ 0 },
 	};
 	struct cli c = { .prog = "ipctl" };
@@ -216,15 +207,8 @@ int main(int argc, char **argv)
 	cli_connect(&c);
 	uint32_t self = msg_self_node(c.msg);
 	uint32_t targets[CONF_MAX_NODES];
-	unsigned ntargets = 0;
+	unsigned ntargets = cli_targets(&c, node_arg, targets);
 	bool all = node_arg && strcmp(node_arg, "all") == 0;
-	if (all) {
-		for (uint32_t i = 0; i < c.nodes.count; i++)
-			if (!c.nodes.node[i].deleted)
-				targets[ntargets++] = i;
-	} else {
-		targets[ntargets++] = node_arg ? parse_node(&c, node_arg, "-n") : self;
-	}
 	struct msg_in r;
 	int rc = 0;
 
@@ -232,7 +216,7 @@ int main(int argc, char **argv)
 		struct ipalloc_addr a;
 		if (ipalloc_addr_parse(&a, args[0]) < 0)
 			cli_fatal(&c, EXIT_USAGE, "move: expected an IPv4 or IPv6 address, got \"%s\"", args[0]);
-		struct proto_ip_move q = { .address = args[0], .node = parse_node(&c, args[1], "move") };
+		struct proto_ip_move q = { .address = args[0], .node = cli_node(&c, args[1], "move") };
 		cli_call(&c, self, "ipd", PROTO_IP_MOVE, &q, "ask for the move", &r);
 		print_done(&c, &r, self, false);
 	} else if (strcmp(cmd, "rebalance") == 0) {
@@ -302,7 +286,7 @@ int main(int argc, char **argv)
 					cli_fatal(&c, EXIT_SYSTEM, "out of memory");
 				if (strcmp(copy, "none") != 0)
 					for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save))
-						list[nl++] = parse_node(&c, tok, "hosts");
+						list[nl++] = cli_node(&c, tok, "hosts");
 				free(copy);
 				struct proto_ip_hosts_set q = { .nodes = list, .nodes_count = nl, .node = n };
 				cli_call(&c, self, "ipd", PROTO_IP_HOSTS_SET, &q, "set the host set", &r);

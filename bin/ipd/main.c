@@ -291,46 +291,10 @@ static void on_monitor(struct ev_loop *loop, ev_io *w, int revents)
 
 /* ---- CLI requests ---- */
 
-struct relay {
-	struct ipd *x;
-	struct later l;
-};
-
-static void on_relay_reply(struct msg_ctx *m, int status, const struct msg_in *in, void *arg)
-{
-	struct relay *r = arg;
-	struct ipd *x = r->x;
-	if (status == MSG_OK || (status == MSG_E_REMOTE && in)) {
-		later_reply(x, &r->l, in->type, in->body);
-	} else {
-		struct proto_error e = { .code = PROTO_ERROR_CODE_UNREACHABLE };
-		char text[128];
-		snprintf(text, sizeof text, "node %u's ipd: %s", r->l.node, msg_status_str(status));
-		e.text = text;
-		later_reply(x, &r->l, PROTO_ERROR, &e);
-	}
-	free(r);
-}
-
 /* Passes a request on to node's ipd and relays the answer to the asker. */
 static void relay(struct ipd *x, const struct msg_in *in, uint32_t node)
 {
-	if (node >= x->d.nodes.count || x->d.nodes.node[node].deleted) {
-		msg_reply_error(x->d.msg, in, PROTO_ERROR_CODE_NO_SUCH_NODE, "no node %u", node);
-		return;
-	}
-	struct relay *r = calloc(1, sizeof *r);
-	if (!r) {
-		msg_reply_error(x->d.msg, in, PROTO_ERROR_CODE_BUSY, "out of memory");
-		return;
-	}
-	r->x = x;
-	later_save(&r->l, in);
-	struct msg_addr to = { .node = node, .service = "ipd" };
-	if (msg_request(x->d.msg, &to, in->type, in->body, 2500, on_relay_reply, r, NULL) < 0) {
-		msg_reply_error(x->d.msg, in, PROTO_ERROR_CODE_UNREACHABLE, "node %u: %s", node, strerror(errno));
-		free(r);
-	}
+	msg_relay(x->d.msg, in, &x->d.nodes, node, 2500);
 }
 
 static void done_reply(struct ipd *x, const struct msg_in *in, const char *fmt, ...)

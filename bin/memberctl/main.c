@@ -100,25 +100,13 @@ static void print_nodes(struct cli *c, struct json *j, const struct proto_node_i
 	}
 }
 
-static uint32_t node_or_self(struct cli *c, const char *node_arg)
-{
-	if (!node_arg)
-		return msg_self_node(c->msg);
-	char *end;
-	unsigned long v = strtoul(node_arg, &end, 10);
-	if (*end || !*node_arg || v >= c->nodes.count)
-		cli_fatal(c, EXIT_USAGE, "-n: expected a node number below %u, got \"%s\"", c->nodes.count,
-		          node_arg);
-	return (uint32_t)v;
-}
-
 static int cmd_health(struct cli *c, const char *node_arg)
 {
 	struct msg_in r;
 	cli_call(c, msg_self_node(c->msg), "memberd", PROTO_MEMBER_STATUS_GET,
 	         &(struct proto_member_status_get){ 0 }, "ask memberd for its status", &r);
 	const struct proto_member_status *s = r.body;
-	uint32_t n = node_or_self(c, node_arg);
+	uint32_t n = node_arg ? cli_node(c, node_arg, "-n") : msg_self_node(c->msg);
 	const struct proto_node_info *ni = &s->nodes[n];
 	if (c->json) {
 		struct json j;
@@ -220,23 +208,10 @@ static int cmd_set(struct cli *c, int sel, const char *node_arg, char **args, in
 		op.reason = args[0];
 	}
 	cli_connect(c);
-	if (node_arg && strcmp(node_arg, "all") == 0) {
-		for (uint32_t i = 0; i < c->nodes.count; i++) {
-			if (c->nodes.node[i].deleted)
-				continue;
-			op.node = i;
-			set_one(c, &op, cmd);
-		}
-	} else {
-		op.node = msg_self_node(c->msg);
-		if (node_arg) {
-			char *end;
-			unsigned long v = strtoul(node_arg, &end, 10);
-			if (*end || !*node_arg || v >= c->nodes.count)
-				cli_fatal(c, EXIT_USAGE, "-n: expected a node number below %u or all, got \"%s\"",
-				          c->nodes.count, node_arg);
-			op.node = (uint32_t)v;
-		}
+	uint32_t targets[CONF_MAX_NODES];
+	unsigned ntargets = cli_targets(c, node_arg, targets);
+	for (unsigned t = 0; t < ntargets; t++) {
+		op.node = targets[t];
 		set_one(c, &op, cmd);
 	}
 	if (!c->json)
@@ -271,7 +246,7 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		CLI_LONG_OPTS,
-		{ "node", required_argument, NULL, 'n' },
+		CLI_NODE_OPT,
 		{ 0 },
 	};
 	struct cli c = { .prog = "memberctl" };

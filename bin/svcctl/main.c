@@ -1,4 +1,5 @@
-/* svcctl: the thin client of svcd. Parse, one request with a deadline, print. */
+/* svcctl: the thin client of svcd. Parse, one request with a deadline (per node with -n
+ * all, through this node's svcd), print. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -19,11 +20,12 @@ static const unsigned nargs[] = { 0, 0, 0, 0, 0, 3, 3, 4, 0, 0, 0 };
 static void usage(FILE *f)
 {
 	fprintf(f,
-	        "usage: svcctl [-c FILE] [--json] [-t MS] COMMAND [ARGS...]\n"
+	        "usage: svcctl [-c FILE] [--json] [-t MS] [-n NODE|all] COMMAND [ARGS...]\n"
 	        "\n"
-	        "Talks to this node's svcd, which runs the event scripts of [events] directory\n"
-	        "(NN.name, executable ones only, in name order) with CTDB's arguments, so CTDB's\n"
-	        "legacy event scripts run unchanged.\n"
+	        "Talks to this node's svcd (or, with -n, another node's, through this one's),\n"
+	        "which runs the event scripts of [events] directory (NN.name, executable ones\n"
+	        "only, in name order) with CTDB's arguments, so CTDB's legacy event scripts run\n"
+	        "unchanged.\n"
 	        "\n"
 	        "Commands:\n"
 	        "  status [EVENT]         svcd's state, then the last result of every script of\n"
@@ -38,7 +40,8 @@ static void usage(FILE *f)
 	        "  disable SCRIPT         clear SCRIPT's execute bits (kept across restarts)\n"
 	        "  hook [NAME=VALUE...]   run the hooks of [events] hook directory with these\n"
 	        "                         variables added to their environment, as ipd does on\n"
-	        "                         each change of its addresses (returns at once)\n"
+	        "                         each change of its addresses (returns at once; this\n"
+	        "                         node only)\n"
 	        "\n"
 	        "Events and their arguments:\n"
 	        "  init, setup, startup   svcd's start: startup is retried until it succeeds\n"
@@ -57,6 +60,10 @@ static void usage(FILE *f)
 	        "  -j, --json          print JSON instead of text\n"
 	        "  -t, --timeout MS    deadline for svcd's answer (default %d; for run, the\n"
 	        "                      event timeout plus 5 s)\n"
+	        "  -n, --node NODE|all the node whose svcd answers or acts (default: this node);\n"
+	        "                      with all, each node in turn: text under a `node N:` line,\n"
+	        "                      JSON one object a line with its \"node\"; run exits 1 if\n"
+	        "                      the event failed on any of them\n"
 	        "  -h, --help          this text\n"
 	        "\n"
 	        "Exit status: 0 success, 1 the event ran and failed, 100 bad usage or\n"
@@ -142,7 +149,7 @@ static const char *event_word(bool ok, const struct proto_script_result *sr, siz
 	return "FAILED";
 }
 
-static int cmd_run(struct cli *c, int argc, char **argv)
+static void check_run(struct cli *c, int argc, char **argv)
 {
 	int e = event_index(argv[0]);
 	if (e < 0)
@@ -154,21 +161,30 @@ static int cmd_run(struct cli *c, int argc, char **argv)
 	for (int i = 1; i < argc; i++)
 		if (strlen(argv[i]) > 256)
 			cli_fatal(c, EXIT_USAGE, "run: argument %d is longer than 256 bytes", i);
-	bool own_timeout = c->timeout_ms != 0;
-	cli_connect(c);
-	if (!own_timeout)
-		c->timeout_ms = c->conf.event_timeout_s * 1000 + 5000;
+}
+
+/* Every request goes to this node's svcd, which passes it on when it names another node
+ * (a CLI's endpoint has no links to the peers). */
+static void call_svcd(struct cli *c, unsigned type, const void *q, const char *what, struct msg_in *r)
+{
+	cli_call(c, msg_self_node(c->msg), "svcd", type, q, what, r);
+}
+
+static int cmd_run(struct cli *c, uint32_t node, bool many, int argc, char **argv)
+{
+	int e = event_index(argv[0]);
 	struct proto_svc_run q = { .event = events[e], .args = (const char **)(argv + 1),
-	                           .args_count = (size_t)(argc - 1) };
+	                           .args_count = (size_t)(argc - 1), .has_node = true, .node = node };
 	struct msg_in r;
 	char what[64];
 	snprintf(what, sizeof what, "run %s", events[e]);
-	cli_call(c, msg_self_node(c->msg), "svcd", PROTO_SVC_RUN, &q, what, &r);
+	call_svcd(c, PROTO_SVC_RUN, &q, what, &r);
 	const struct proto_svc_result *res = r.body;
 	if (c->json) {
 		struct json j;
 		json_init(&j, stdout);
 		json_obj_begin(&j, NULL);
+		json_uint(&j, "node", node);
 		json_str(&j, "event", res->event);
 		json_bool(&j, "ok", res->ok);
 		json_uint(&j, "duration_ms", res->duration_ms);
@@ -176,6 +192,8 @@ static int cmd_run(struct cli *c, int argc, char **argv)
 		json_obj_end(&j);
 		json_end(&j);
 	} else {
+		if (many)
+			printf("node %u:\n", node);
 		printf("%s: %s in %.3f s\n", res->event, event_word(res->ok, res->scripts, res->scripts_count),
 		       res->duration_ms / 1000.0);
 		print_scripts(res->scripts, res->scripts_count);
@@ -183,19 +201,17 @@ static int cmd_run(struct cli *c, int argc, char **argv)
 	return res->ok ? 0 : EXIT_EVENT_FAILED;
 }
 
-static int cmd_status(struct cli *c, const char *only)
+static int cmd_status(struct cli *c, uint32_t node, bool many, const char *only)
 {
-	if (only && event_index(only) < 0 && strcmp(only, "hook") != 0)
-		cli_fatal(c, EXIT_USAGE, "status: unknown event \"%s\" (see svcctl --help)", only);
-	cli_connect(c);
 	struct msg_in r;
-	cli_call(c, msg_self_node(c->msg), "svcd", PROTO_SVC_STATUS_GET,
-	         &(struct proto_svc_status_get){ 0 }, "ask svcd for its status", &r);
+	call_svcd(c, PROTO_SVC_STATUS_GET, &(struct proto_svc_status_get){ .has_node = true, .node = node },
+	          "ask svcd for its status", &r);
 	const struct proto_svc_status *st = r.body;
 	if (c->json) {
 		struct json j;
 		json_init(&j, stdout);
 		json_obj_begin(&j, NULL);
+		json_uint(&j, "node", node);
 		json_str(&j, "state", proto_svc_state_name(st->state));
 		json_str(&j, "events_dir", st->events_dir);
 		json_bool(&j, "healthy", st->healthy);
@@ -223,6 +239,8 @@ static int cmd_status(struct cli *c, const char *only)
 		json_end(&j);
 		return 0;
 	}
+	if (many)
+		printf("node %u:\n", node);
 	printf("state:    %s%s%s\n", proto_svc_state_name(st->state),
 	       st->running && *st->running ? ", running " : "", st->running ? st->running : "");
 	printf("events:   %s\n", st->events_dir);
@@ -252,12 +270,13 @@ static int cmd_status(struct cli *c, const char *only)
 	return 0;
 }
 
-static int print_scripts_list(struct cli *c, const struct proto_svc_scripts *l)
+static int print_scripts_list(struct cli *c, uint32_t node, bool many, const struct proto_svc_scripts *l)
 {
 	if (c->json) {
 		struct json j;
 		json_init(&j, stdout);
 		json_obj_begin(&j, NULL);
+		json_uint(&j, "node", node);
 		json_str(&j, "events_dir", l->events_dir);
 		json_arr_begin(&j, "scripts");
 		for (size_t i = 0; i < l->scripts_count; i++) {
@@ -271,6 +290,8 @@ static int print_scripts_list(struct cli *c, const struct proto_svc_scripts *l)
 		json_end(&j);
 		return 0;
 	}
+	if (many)
+		printf("node %u: ", node);
 	printf("%s:\n", l->events_dir);
 	for (size_t i = 0; i < l->scripts_count; i++)
 		printf("  %-24s %s\n", l->scripts[i].name, l->scripts[i].enabled ? "enabled" : "disabled");
@@ -279,28 +300,30 @@ static int print_scripts_list(struct cli *c, const struct proto_svc_scripts *l)
 	return 0;
 }
 
-static int cmd_list(struct cli *c)
+static int cmd_list(struct cli *c, uint32_t node, bool many)
 {
 	struct msg_in r;
-	cli_connect(c);
-	cli_call(c, msg_self_node(c->msg), "svcd", PROTO_SVC_SCRIPTS_GET,
-	         &(struct proto_svc_scripts_get){ 0 }, "list the scripts", &r);
-	return print_scripts_list(c, r.body);
+	call_svcd(c, PROTO_SVC_SCRIPTS_GET, &(struct proto_svc_scripts_get){ .has_node = true, .node = node },
+	          "list the scripts", &r);
+	return print_scripts_list(c, node, many, r.body);
 }
 
-static int cmd_enable(struct cli *c, const char *cmd, const char *script, bool enable)
+static void check_enable(struct cli *c, const char *cmd, const char *script)
 {
 	if (strchr(script, '/'))
 		cli_fatal(c, EXIT_USAGE, "%s: expected a script name (NN.name), not a path: \"%s\"", cmd, script);
 	if (strlen(script) > 63)
 		cli_fatal(c, EXIT_USAGE, "%s: script name longer than 63 bytes", cmd);
+}
+
+static int cmd_enable(struct cli *c, uint32_t node, bool many, const char *cmd, const char *script, bool enable)
+{
 	struct msg_in r;
 	char what[128];
 	snprintf(what, sizeof what, "%s %s", cmd, script);
-	cli_connect(c);
-	struct proto_svc_script_set q = { .script = script, .enable = enable };
-	cli_call(c, msg_self_node(c->msg), "svcd", PROTO_SVC_SCRIPT_SET, &q, what, &r);
-	return print_scripts_list(c, r.body);
+	struct proto_svc_script_set q = { .script = script, .enable = enable, .has_node = true, .node = node };
+	call_svcd(c, PROTO_SVC_SCRIPT_SET, &q, what, &r);
+	return print_scripts_list(c, node, many, r.body);
 }
 
 static int cmd_hook(struct cli *c, int argc, char **argv)
@@ -324,14 +347,17 @@ int main(int argc, char **argv)
 {
 	static const struct option opts[] = {
 		CLI_LONG_OPTS,
+		CLI_NODE_OPT,
 		{ 0 },
 	};
 	struct cli c = { .prog = "svcctl" };
+	const char *node_arg = NULL;
 	int o;
-	while ((o = getopt_long(argc, argv, CLI_SHORT_OPTS, opts, NULL)) != -1) {
+	while ((o = getopt_long(argc, argv, CLI_SHORT_OPTS "n:", opts, NULL)) != -1) {
 		if (cli_option(&c, o, optarg))
 			continue;
 		switch (o) {
+		case 'n': node_arg = optarg; break;
 		case 'h': usage(stdout); return 0;
 		default: usage(stderr); return EXIT_USAGE;
 		}
@@ -341,28 +367,52 @@ int main(int argc, char **argv)
 		return EXIT_USAGE;
 	}
 	const char *cmd = argv[optind];
-	int n = argc - optind - 1, rc;
+	int n = argc - optind - 1, rc = 0;
 	char **args = argv + optind + 1;
+	bool own_timeout = c.timeout_ms != 0;
 	if (strcmp(cmd, "status") == 0) {
 		if (n > 1)
 			cli_fatal(&c, EXIT_USAGE, "status: unexpected argument \"%s\" (status [EVENT])", args[1]);
-		rc = cmd_status(&c, n ? args[0] : NULL);
+		if (n && event_index(args[0]) < 0 && strcmp(args[0], "hook") != 0)
+			cli_fatal(&c, EXIT_USAGE, "status: unknown event \"%s\" (see svcctl --help)", args[0]);
 	} else if (strcmp(cmd, "run") == 0) {
 		if (n < 1)
 			cli_fatal(&c, EXIT_USAGE, "run: expected an event (run EVENT [ARGS...])");
-		rc = cmd_run(&c, n, args);
+		check_run(&c, n, args);
 	} else if (strcmp(cmd, "list") == 0) {
 		if (n)
 			cli_fatal(&c, EXIT_USAGE, "list: unexpected argument \"%s\"", args[0]);
-		rc = cmd_list(&c);
 	} else if (strcmp(cmd, "enable") == 0 || strcmp(cmd, "disable") == 0) {
 		if (n != 1)
 			cli_fatal(&c, EXIT_USAGE, "%s: expected one script name (%s SCRIPT)", cmd, cmd);
-		rc = cmd_enable(&c, cmd, args[0], cmd[0] == 'e');
+		check_enable(&c, cmd, args[0]);
 	} else if (strcmp(cmd, "hook") == 0) {
+		if (node_arg)
+			cli_fatal(&c, EXIT_USAGE, "hook: runs this node's hooks only (no -n)");
 		rc = cmd_hook(&c, n, args);
+		cli_close(&c);
+		return rc;
 	} else {
 		cli_fatal(&c, EXIT_USAGE, "unknown command \"%s\" (see svcctl --help)", cmd);
+	}
+	cli_connect(&c);
+	uint32_t targets[CONF_MAX_NODES];
+	unsigned ntargets = cli_targets(&c, node_arg, targets);
+	bool many = node_arg && strcmp(node_arg, "all") == 0;
+	if (cmd[0] == 'r' && !own_timeout)
+		c.timeout_ms = c.conf.event_timeout_s * 1000 + 5000;
+	for (unsigned t = 0; t < ntargets; t++) {
+		int r;
+		if (cmd[0] == 's')
+			r = cmd_status(&c, targets[t], many, n ? args[0] : NULL);
+		else if (cmd[0] == 'r')
+			r = cmd_run(&c, targets[t], many, n, args);
+		else if (cmd[0] == 'l')
+			r = cmd_list(&c, targets[t], many);
+		else
+			r = cmd_enable(&c, targets[t], many, cmd, args[0], cmd[0] == 'e');
+		if (r > rc)
+			rc = r;
 	}
 	cli_close(&c);
 	return rc;

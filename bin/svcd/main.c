@@ -623,8 +623,43 @@ static void handle_script_set(const struct msg_in *in)
 	scripts_answer(in);
 }
 
+/* svcctl -n NODE: a request from this node's CLI naming another node goes on to that
+ * node's svcd (never further: one that came over a link is answered here). */
+static bool relayed(const struct msg_in *in)
+{
+	bool has = false;
+	uint32_t node = 0;
+	unsigned timeout = 2500;
+	switch (in->type) {
+	case PROTO_SVC_RUN: {
+		const struct proto_svc_run *q = in->body;
+		has = q->has_node, node = q->node;
+		timeout = s.d.conf.event_timeout_s * 1000 + 4000;
+		break;
+	}
+	case PROTO_SVC_STATUS_GET:
+		has = ((const struct proto_svc_status_get *)in->body)->has_node;
+		node = ((const struct proto_svc_status_get *)in->body)->node;
+		break;
+	case PROTO_SVC_SCRIPT_SET:
+		has = ((const struct proto_svc_script_set *)in->body)->has_node;
+		node = ((const struct proto_svc_script_set *)in->body)->node;
+		break;
+	case PROTO_SVC_SCRIPTS_GET:
+		has = ((const struct proto_svc_scripts_get *)in->body)->has_node;
+		node = ((const struct proto_svc_scripts_get *)in->body)->node;
+		break;
+	}
+	if (!has || node == msg_self_node(s.d.msg) || in->remote)
+		return false;
+	msg_relay(s.d.msg, in, &s.d.nodes, node, timeout);
+	return true;
+}
+
 static void on_message(struct msg_ctx *m, const struct msg_in *in, void *arg)
 {
+	if (relayed(in))
+		return;
 	switch (in->type) {
 	case PROTO_SVC_RUN:
 		handle_run(in);
@@ -720,7 +755,7 @@ static void script_environment(void)
 
 int main(int argc, char **argv)
 {
-	int rc = daemon_init(&s.d, "svcd", argc, argv, 0);
+	int rc = daemon_init(&s.d, "svcd", argc, argv, MSG_LISTEN); /* links: svcctl -n */
 	if (rc >= 0)
 		return rc;
 	s.state = PROTO_SVC_STATE_INIT;

@@ -16,6 +16,43 @@ void cli_fatal(const struct cli *c, int status, const char *fmt, ...)
 	exit(status);
 }
 
+static bool node_parse(const struct cli *c, const char *s, uint32_t *n)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (*end || !*s || *s == '-' || errno || v >= c->nodes.count)
+		return false;
+	*n = (uint32_t)v;
+	return true;
+}
+
+uint32_t cli_node(const struct cli *c, const char *s, const char *what)
+{
+	uint32_t n;
+	if (!node_parse(c, s, &n))
+		cli_fatal(c, EXIT_USAGE, "%s: expected a node number below %u, got \"%s\"", what, c->nodes.count, s);
+	return n;
+}
+
+unsigned cli_targets(const struct cli *c, const char *node_arg, uint32_t *targets)
+{
+	unsigned n = 0;
+	if (!node_arg) {
+		targets[n++] = msg_self_node(c->msg);
+	} else if (strcmp(node_arg, "all") == 0) {
+		for (uint32_t i = 0; i < c->nodes.count && i < CONF_MAX_NODES; i++)
+			if (!c->nodes.node[i].deleted)
+				targets[n++] = i;
+	} else if (node_parse(c, node_arg, &targets[n])) {
+		n++;
+	} else {
+		cli_fatal(c, EXIT_USAGE, "-n: expected a node number below %u or all, got \"%s\"", c->nodes.count,
+		          node_arg);
+	}
+	return n;
+}
+
 bool cli_option(struct cli *c, int opt, const char *arg)
 {
 	switch (opt) {

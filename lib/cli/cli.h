@@ -40,6 +40,16 @@ struct cli {
 /* true if it took opt (-c, -j, -t; a bad -t is fatal); -h and the rest are the tool's. */
 bool cli_option(struct cli *c, int opt, const char *arg);
 
+/* -n/--node NODE|all, for the CLIs that act on other nodes (through their own node's
+ * daemon): add CLI_NODE_OPT to the table and "n:" to the short options. */
+#define CLI_NODE_OPT { "node", required_argument, NULL, 'n' }
+/* A node number of the nodes file, or exit 100: "WHAT: expected a node number below N". */
+uint32_t cli_node(const struct cli *c, const char *s, const char *what);
+/* The nodes -n names, into targets (room for CONF_MAX_NODES): NULL is this node, "all"
+ * every node of the nodes file that is not deleted, else one node number (cli_node).
+ * Returns how many; after cli_connect (this node's number comes from the endpoint). */
+unsigned cli_targets(const struct cli *c, const char *node_arg, uint32_t *targets);
+
 void cli_fatal(const struct cli *c, int status, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4), noreturn));
 /* Loads conf_path (or $SHOAL_CONF, or the default) and the nodes file; exits 100 on error. */
