@@ -1,6 +1,5 @@
 /* ipctl: the thin client of ipd. Parse, one request with a deadline (per node with -n all),
  * print. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -166,30 +165,12 @@ static void print_done(struct cli *c, const struct msg_in *r, uint32_t node, boo
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_LONG_OPTS,
-		CLI_NODE_OPT,
-		{ 0 },
-	};
 	struct cli c = { .prog = "ipctl" };
-	const char *node_arg = NULL;
-	int o;
-	while ((o = getopt_long(argc, argv, CLI_SHORT_OPTS "n:", opts, NULL)) != -1) {
-		if (cli_option(&c, o, optarg))
-			continue;
-		switch (o) {
-		case 'n': node_arg = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	const char *cmd = argv[optind];
-	int nargs = argc - optind - 1;
-	char **args = argv + optind + 1;
+	int cmdi = cli_parse(&c, argc, argv, true, usage);
+	const char *node_arg = c.node_arg;
+	const char *cmd = argv[cmdi];
+	int nargs = argc - cmdi - 1;
+	char **args = argv + cmdi + 1;
 	static const struct { const char *name; int min, max; } cmds[] = {
 		{ "status", 0, 0 }, { "list", 0, 0 }, { "move", 2, 2 }, { "add", 2, 2 },
 		{ "delete", 1, 1 }, { "reload", 0, 0 }, { "rebalance", 0, 0 }, { "hosts", 0, 1 },

@@ -1,5 +1,4 @@
 /* logctl: the thin client of logfwd. Parse, one request with a deadline, print. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -133,37 +132,21 @@ static int cmd_status(struct cli *c)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_LONG_OPTS,
-		{ 0 },
-	};
 	struct cli c = { .prog = "logctl" };
-	int o;
-	while ((o = getopt_long(argc, argv, CLI_SHORT_OPTS, opts, NULL)) != -1) {
-		if (cli_option(&c, o, optarg))
-			continue;
-		switch (o) {
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	const char *cmd = argv[optind];
-	int nargs = argc - optind - 1, rc;
+	int cmdi = cli_parse(&c, argc, argv, false, usage);
+	const char *cmd = argv[cmdi];
+	int nargs = argc - cmdi - 1, rc;
 	if (strcmp(cmd, "status") == 0) {
 		if (nargs)
-			cli_fatal(&c, EXIT_USAGE, "status: unexpected argument \"%s\"", argv[optind + 1]);
+			cli_fatal(&c, EXIT_USAGE, "status: unexpected argument \"%s\"", argv[cmdi + 1]);
 		cli_connect(&c);
 		rc = cmd_status(&c);
 	} else if (strcmp(cmd, "level") == 0) {
 		if (nargs > 2)
 			cli_fatal(&c, EXIT_USAGE, "level: unexpected argument \"%s\" (level [DAEMON] LEVEL)",
-			          argv[optind + 3]);
+			          argv[cmdi + 3]);
 		cli_connect(&c);
-		rc = cmd_level(&c, nargs, argv + optind + 1);
+		rc = cmd_level(&c, nargs, argv + cmdi + 1);
 	} else {
 		cli_fatal(&c, EXIT_USAGE, "unknown command \"%s\" (see logctl --help)", cmd);
 	}

@@ -1,5 +1,4 @@
 /* memberctl: the thin client of memberd. Parse, one request with a deadline, print. */
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -244,29 +243,11 @@ static int cmd_stats(struct cli *c)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_LONG_OPTS,
-		CLI_NODE_OPT,
-		{ 0 },
-	};
 	struct cli c = { .prog = "memberctl" };
-	const char *node_arg = NULL;
-	int o;
-	while ((o = getopt_long(argc, argv, CLI_SHORT_OPTS "n:", opts, NULL)) != -1) {
-		if (cli_option(&c, o, optarg))
-			continue;
-		switch (o) {
-		case 'n': node_arg = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	const char *cmd = argv[optind];
-	int nargs = argc - optind - 1;
+	int cmdi = cli_parse(&c, argc, argv, true, usage);
+	const char *node_arg = c.node_arg;
+	const char *cmd = argv[cmdi];
+	int nargs = argc - cmdi - 1;
 	for (size_t i = 0; i < sizeof set_cmds / sizeof set_cmds[0]; i++) {
 		if (strcmp(cmd, set_cmds[i].name) != 0)
 			continue;
@@ -275,12 +256,12 @@ int main(int argc, char **argv)
 		if (nargs != set_cmds[i].args)
 			cli_fatal(&c, EXIT_USAGE, "%s: expected %d argument%s (see memberctl --help)", cmd,
 			          set_cmds[i].args, set_cmds[i].args == 1 ? "" : "s");
-		int rc = cmd_set(&c, (int)i, node_arg, argv + optind + 1, nargs);
+		int rc = cmd_set(&c, (int)i, node_arg, argv + cmdi + 1, nargs);
 		cli_close(&c);
 		return rc;
 	}
 	if (nargs)
-		cli_fatal(&c, EXIT_USAGE, "%s: unexpected argument \"%s\"", cmd, argv[optind + 1]);
+		cli_fatal(&c, EXIT_USAGE, "%s: unexpected argument \"%s\"", cmd, argv[cmdi + 1]);
 	int rc;
 	if (strcmp(cmd, "reload") == 0) {
 		struct msg_in r;

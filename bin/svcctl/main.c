@@ -1,7 +1,6 @@
 /* svcctl: the thin client of svcd. Parse, one request with a deadline (per node with -n
  * all, through this node's svcd), print. */
 #include <errno.h>
-#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -345,30 +344,12 @@ static int cmd_hook(struct cli *c, int argc, char **argv)
 
 int main(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		CLI_LONG_OPTS,
-		CLI_NODE_OPT,
-		{ 0 },
-	};
 	struct cli c = { .prog = "svcctl" };
-	const char *node_arg = NULL;
-	int o;
-	while ((o = getopt_long(argc, argv, CLI_SHORT_OPTS "n:", opts, NULL)) != -1) {
-		if (cli_option(&c, o, optarg))
-			continue;
-		switch (o) {
-		case 'n': node_arg = optarg; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return EXIT_USAGE;
-		}
-	}
-	if (optind >= argc) {
-		usage(stderr);
-		return EXIT_USAGE;
-	}
-	const char *cmd = argv[optind];
-	int n = argc - optind - 1, rc = 0;
-	char **args = argv + optind + 1;
+	int cmdi = cli_parse(&c, argc, argv, true, usage);
+	const char *node_arg = c.node_arg;
+	const char *cmd = argv[cmdi];
+	int n = argc - cmdi - 1, rc = 0;
+	char **args = argv + cmdi + 1;
 	bool own_timeout = c.timeout_ms != 0;
 	if (strcmp(cmd, "status") == 0) {
 		if (n > 1)

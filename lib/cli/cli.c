@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,6 +52,32 @@ unsigned cli_targets(const struct cli *c, const char *node_arg, uint32_t *target
 		          node_arg);
 	}
 	return n;
+}
+
+int cli_parse(struct cli *c, int argc, char **argv, bool with_node, void (*usage)(FILE *f))
+{
+	static const struct option plain[] = { CLI_LONG_OPTS, { 0 } };
+	static const struct option node[] = { CLI_LONG_OPTS, { "node", required_argument, NULL, 'n' }, { 0 } };
+	int o;
+	while ((o = getopt_long(argc, argv, with_node ? CLI_SHORT_OPTS "n:" : CLI_SHORT_OPTS,
+	                        with_node ? node : plain, NULL)) != -1) {
+		if (cli_option(c, o, optarg))
+			continue;
+		if (o == 'n' && with_node) {
+			c->node_arg = optarg;
+		} else if (o == 'h') {
+			usage(stdout);
+			exit(0);
+		} else {
+			usage(stderr);
+			exit(EXIT_USAGE);
+		}
+	}
+	if (optind >= argc) {
+		usage(stderr);
+		exit(EXIT_USAGE);
+	}
+	return optind;
 }
 
 bool cli_option(struct cli *c, int opt, const char *arg)

@@ -26,6 +26,7 @@ struct cli {
 	struct conf_nodes nodes;
 	struct ev_loop *loop;
 	struct msg_ctx *msg;
+	const char *node_arg;    /* -n, with cli_parse(with_node); NULL: not given */
 };
 
 /* The options every CLI shares: -c FILE, -j/--json, -t/--timeout MS, -h/--help. Put
@@ -40,9 +41,10 @@ struct cli {
 /* true if it took opt (-c, -j, -t; a bad -t is fatal); -h and the rest are the tool's. */
 bool cli_option(struct cli *c, int opt, const char *arg);
 
-/* -n/--node NODE|all, for the CLIs that act on other nodes (through their own node's
- * daemon): add CLI_NODE_OPT to the table and "n:" to the short options. */
-#define CLI_NODE_OPT { "node", required_argument, NULL, 'n' }
+/* The options of a CLI that has no others: the shared ones, and -n/--node NODE|all (into
+ * node_arg) when with_node. -h prints usage on stdout and exits 0; an unknown option or no
+ * command prints it on stderr and exits 100. Returns the index of the command in argv. */
+int cli_parse(struct cli *c, int argc, char **argv, bool with_node, void (*usage)(FILE *f));
 /* A node number of the nodes file, or exit 100: "WHAT: expected a node number below N". */
 uint32_t cli_node(const struct cli *c, const char *s, const char *what);
 /* The nodes -n names, into targets (room for CONF_MAX_NODES): NULL is this node, "all"
