@@ -3,7 +3,10 @@
 # eth1, a test server per node answering with its node number, and a client namespace that
 # connects to the addresses. Every address is held exactly once and answers; crashes,
 # freezes and power-offs move addresses to the survivors; ipctl move, reload, add, delete,
-# hosts; drift repaired; a restarted ipd adopts; shutdown failover; bad input. Deadlines are
+# hosts; drift repaired; a restarted ipd adopts; shutdown failover; bad input; updateip on a
+# changed interface; the deterministic and non-deterministic algorithms against ipalloc;
+# disable ip failover and no ip takeover; a 2+2 partition (leaderd's partitioned reason
+# fences the half without the leader). Deadlines are
 # generous and no test asserts a duration (tests/bench/failover.sh measures them).
 bats_require_minimum_version 1.5.0
 load lib/common
