@@ -576,6 +576,10 @@ void election_elect(struct leaderd *ld, const struct msg_in *in)
 
 void election_view(struct leaderd *ld, const struct proto_view *v)
 {
+	/* The subscription's answer and the views published meanwhile may cross: never go
+	 * back to an older view of the same memberd. */
+	if (ld->have_view && v->incarnation == ld->view_incarnation && v->view < ld->view)
+		return;
 	/* A restarted memberd has not met its peers yet either (see sync_health). */
 	if (ld->have_view && v->incarnation != ld->view_incarnation)
 		ld->grace_from = now_ns();
@@ -704,8 +708,12 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 	if (ld->leader != NODE_NONE) {
 		if (now >= ld->leader_heard + ld->lease)
 			set_leader(ld, NODE_NONE, 0, "no renewal for a lease");
-		else if (!is_candidate(ld, ld->leader))
+		else if (!is_candidate(ld, ld->leader)) {
+			/* It still renews, so memberd may know better than our copy of the view:
+			 * ask for the current one (a view lost or late would otherwise stay). */
+			view_refresh(ld);
 			set_leader(ld, NODE_NONE, 0, "no longer eligible in the view");
+		}
 		else
 			return min64(next, ld->leader_heard + ld->lease);
 	}

@@ -106,6 +106,7 @@ struct leaderd {
 
 	ev_timer timer;          /* the one state-machine timer: evaluate() sets it */
 	ev_timer subscribe_retry;
+	uint64_t view_refreshed; /* when view_refresh last asked memberd (ns) */
 
 	char subscriber[SUBSCRIBERS_MAX][MSG_SERVICE_MAX];
 	unsigned nsubscribers;
@@ -143,6 +144,7 @@ bool node_eligible_self(const struct leaderd *ld);
 /* main.c */
 void subscribers_notify(struct leaderd *ld);
 void send_status(struct leaderd *ld, const struct msg_in *in);
+void view_refresh(struct leaderd *ld);
 /* A message to node:leaderd, counted for the benchmark. */
 int send_leaderd(struct leaderd *ld, uint32_t node, unsigned type, const void *body);
 int request_leaderd(struct leaderd *ld, uint32_t node, unsigned type, const void *body,

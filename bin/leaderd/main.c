@@ -175,6 +175,17 @@ static void subscribe_view(struct leaderd *ld)
 		ev_timer_start(ld->d.loop, &ld->subscribe_retry);
 }
 
+/* Subscribing again answers with the current view; at most once a second. */
+void view_refresh(struct leaderd *ld)
+{
+	uint64_t now = now_ns();
+	if (ld->view_refreshed && now - ld->view_refreshed < 1000 * MS)
+		return;
+	ld->view_refreshed = now;
+	log_info("asking memberd for the current view");
+	subscribe_view(ld);
+}
+
 static void on_subscribe_retry(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	ev_timer_stop(loop, t);
