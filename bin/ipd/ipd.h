@@ -24,7 +24,12 @@
 #define NODE_NONE    UINT32_MAX
 #define IFACES_MAX   16
 #define CONNS_MAX    4096
-#define CHECK_S      1.0     /* the consistency check and connection list period */
+/* Idle cost is wake-ups (a wake-up costs ~100 us on a virtual machine), so the periodic
+ * work is a backstop behind events: rtnetlink notifications start this node's check, and
+ * every node asks the leader for a run when what it can host changes. */
+#define CHECK_S      10.0    /* the consistency checks (this node's and the leader's) */
+#define CHECK_NOMON_S 1.0    /* ... when rtnetlink notifications could not be had */
+#define CONNS_S      1.0     /* the connection list, while this node holds addresses */
 
 struct iface {
 	char name[IF_NAMESIZE];
@@ -84,7 +89,8 @@ struct ipd {
 	int nl, mon_fd;
 	ev_io mon_io;
 	ev_timer check_timer, soon_timer, stall_timer, tickle_timer, run_timer;
-	ev_timer sub_retry;
+	ev_timer conns_timer;    /* runs while this node holds addresses (node.c) */
+	ev_timer sub_retry, shutdown_timer;
 	ev_tstamp stall_last;
 
 	/* this node */
@@ -95,6 +101,7 @@ struct ipd {
 	struct held held[PUBADDR_MAX];
 	unsigned nheld;
 	bool ready;              /* public addresses read, interfaces scanned */
+	bool check_deferred;     /* a check came during a phase: run it after the phase */
 	bool leaving;            /* shutdown failover */
 	char fenced[64];         /* why this node must hold nothing, or empty */
 	const char *destroy;     /* how released connections are reset */
@@ -121,7 +128,7 @@ struct ipd {
 	uint32_t nnodes;
 	/* svcd_known: svcd is one of the node's supervised daemons (then svcd_up says how it
 	 * is); otherwise its socket alone tells */
-	struct vnode { bool deleted, connected, svcd_known, svcd_up; uint32_t flags; } *node;
+	struct vnode { bool deleted, connected, svcd_known, svcd_up, ipd_up; uint32_t flags; } *node;
 	unsigned total, reachable;
 	bool manual_hosts;
 	uint8_t *host;           /* manual host set: host[n] */
@@ -181,7 +188,7 @@ void node_unfence(struct ipd *x);
 void node_info_reply(struct ipd *x, const struct msg_in *in);
 void node_assign(struct ipd *x, const struct msg_in *in);
 void node_conns_received(struct ipd *x, const struct msg_in *in);
-void node_conns_send(struct ipd *x);
+void node_conns_watch(struct ipd *x);        /* polls the connections while it holds any */
 void node_release_all(struct ipd *x, const char *why);
 int held_find(const struct ipd *x, const struct ipalloc_addr *a);
 int iface_find(const struct ipd *x, const char *name);

@@ -124,17 +124,24 @@ static void view_received(struct ipd *x, const struct proto_view *v)
 			continue;
 		struct vnode nv = { .deleted = p->flags & MEMBER_FLAG_DELETED, .connected = p->connected,
 			            .flags = p->flags };
+		nv.ipd_up = true; /* unless memberd says otherwise */
 		for (size_t k = 0; k < p->daemons_count; k++)
 			if (strcmp(p->daemons[k].name, "svcd") == 0) {
 				nv.svcd_known = true;
 				nv.svcd_up = p->daemons[k].state == PROTO_DAEMON_STATE_UP;
+			} else if (strcmp(p->daemons[k].name, "ipd") == 0) {
+				nv.ipd_up = p->daemons[k].state == PROTO_DAEMON_STATE_UP;
 			}
 		struct vnode *o = &x->node[p->node];
 		if (!first && o->connected && !nv.connected && p->node != x->self) {
 			log_notice("node %u disconnected", p->node);
 			leader_node_lost(x, p->node);
 		}
-		if (first || o->connected != nv.connected || o->flags != nv.flags || o->deleted != nv.deleted)
+		/* A peer's ipd that hung or went (memberd's liveness ping) holds its addresses
+		 * without answering: a run finds it silent, and moves them after SILENT_S. The
+		 * leader learns it here rather than from polling every node. */
+		if (first || o->connected != nv.connected || o->flags != nv.flags || o->deleted != nv.deleted ||
+		    (p->node != x->self && o->ipd_up != nv.ipd_up))
 			changed = true;
 		*o = nv;
 		if (!nv.deleted) {
@@ -255,24 +262,39 @@ static void shutdown_maybe_done(struct ipd *x)
 	later_reply(x, &shutdown_req, PROTO_IP_DONE, &(struct proto_ip_done){ .text = text });
 }
 
+/* The shutdown's answer waits for the hand-over: polled while one is pending only. */
+static void on_shutdown_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	shutdown_maybe_done(t->data);
+	if (!shutdown_req.busy)
+		ev_timer_stop(loop, t);
+}
+
 static void on_check(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct ipd *x = t->data;
 	node_check(x);
-	node_conns_send(x);
 	leader_check(x);
-	shutdown_maybe_done(x);
+}
+
+/* The longest stall of this loop that needs no repair: twice memberd's detection time. */
+static double stall_limit(const struct ipd *x)
+{
+	double limit = 2.0 * x->d.conf.keepalive_interval_ms * x->d.conf.keepalive_limit / 1000.0;
+	return limit < 1.0 ? 1.0 : limit;
 }
 
 /* A stalled loop (the process was stopped) may have missed its own fencing: whatever it
- * holds may meanwhile be someone else's. Give it all up and ask for an allocation. */
+ * holds may meanwhile be someone else's. Give it all up and ask for an allocation. The
+ * timer runs every limit/2: a stall longer than the limit always shows as a gap longer
+ * than it; one of between limit/2 and the limit may too (it started late in a period),
+ * and is then treated alike, which is safe, since it already exceeds memberd's detection
+ * time. */
 static void on_stall_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct ipd *x = t->data;
 	double now = now_mono();
-	double limit = 2.0 * x->d.conf.keepalive_interval_ms * x->d.conf.keepalive_limit / 1000.0;
-	if (limit < 1.0)
-		limit = 1.0;
+	double limit = stall_limit(x);
 	if (x->stall_last && now - x->stall_last > limit && x->ready) {
 		log_warning("this ipd stalled for %.1f s: releasing what it holds", now - x->stall_last);
 		node_release_all(x, "stalled");
@@ -604,6 +626,8 @@ static void on_message(struct msg_ctx *m, const struct msg_in *in, void *arg)
 		if (!x->has_leader)
 			node_release_all(x, "shutting down without a leader");
 		shutdown_maybe_done(x);
+		if (shutdown_req.busy && !ev_is_active(&x->shutdown_timer))
+			ev_timer_start(x->d.loop, &x->shutdown_timer);
 		return;
 	}
 	}
@@ -665,13 +689,15 @@ int main(int argc, char **argv)
 	msg_counter_add(x->d.msg, "tickles", &x->stat_tickles);
 	msg_counter_add(x->d.msg, "connections_reset", &x->stat_killed);
 	msg_set_handler(x->d.msg, on_message, x);
-	ev_timer_init(&x->check_timer, on_check, CHECK_S, CHECK_S);
+	double check_s = x->mon_fd >= 0 ? CHECK_S : CHECK_NOMON_S;
+	ev_timer_init(&x->check_timer, on_check, check_s, check_s);
 	x->check_timer.data = x;
 	ev_timer_start(x->d.loop, &x->check_timer);
-	double ka = x->d.conf.keepalive_interval_ms / 1000.0;
-	ev_timer_init(&x->stall_timer, on_stall_timer, ka, ka);
+	ev_timer_init(&x->stall_timer, on_stall_timer, stall_limit(x) / 2, stall_limit(x) / 2);
 	x->stall_timer.data = x;
 	ev_timer_start(x->d.loop, &x->stall_timer);
+	ev_timer_init(&x->shutdown_timer, on_shutdown_timer, 0.05, 0.05);
+	x->shutdown_timer.data = x;
 	ev_timer_init(&x->sub_retry, on_sub_retry, 0.5, 0.);
 	x->sub_retry.data = x;
 	subscribe(x);

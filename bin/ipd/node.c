@@ -150,6 +150,7 @@ void node_scan(struct ipd *x)
 	}
 	memcpy(x->held, next, s.n * sizeof next[0]);
 	x->nheld = s.n;
+	node_conns_watch(x);
 }
 
 /* ---- events and hooks through svcd ---- */
@@ -394,6 +395,7 @@ static bool take_addr(struct ipd *x, const struct pubaddr *p, bool phase)
 		h->bits = p->bits;
 		h->ifindex = f->index;
 		snprintf(h->iface, sizeof h->iface, "%s", f->name);
+		node_conns_watch(x);
 	}
 	announce(x, &p->addr);
 	tickle_add(x, &p->addr);
@@ -527,8 +529,11 @@ void node_check(struct ipd *x)
 	if (!x->ready)
 		return;
 	node_scan(x);
-	if (x->phase_req.busy)
-		return; /* a phase in progress decides */
+	if (x->phase_req.busy) {
+		x->check_deferred = true; /* a phase in progress decides; checked again after it */
+		return;
+	}
+	x->check_deferred = false;
 	bool takes = x->table_phase == PROTO_IP_PHASE_TAKE || x->table_phase == PROTO_IP_PHASE_CHECK;
 	unsigned n = reconcile(x, takes && x->table_term >= x->newest_term, false);
 	if (n)
@@ -616,6 +621,8 @@ static void phase_maybe_ack(struct ipd *x)
 		run_event(x, EV_REALLOCATED, false, NULL, NULL, 0, 0, NULL, NULL);
 		hook(x, "ipreallocated", NULL, 0, NULL);
 	}
+	if (x->check_deferred)
+		node_check_soon(x);
 }
 
 void node_assign(struct ipd *x, const struct msg_in *in)
@@ -686,11 +693,13 @@ static void conn_one(void *arg, const struct netif_conn *c)
 	nout++;
 }
 
-void node_conns_send(struct ipd *x)
+/* Sends the list when it changed, and every tenth time anyway (for a restarted peer ipd).
+ * Returns whether to keep polling: while this node holds addresses. */
+static bool conns_send(struct ipd *x)
 {
 	nout = 0;
 	if (x->nheld && netif_tcp_list(match_held, x, conn_one, NULL) < 0)
-		return;
+		return true;
 	uint64_t h = 1469598103934665603ull;
 	for (unsigned i = 0; i < nout; i++) {
 		for (const char *p = out_text[i][0]; *p; p++)
@@ -700,13 +709,28 @@ void node_conns_send(struct ipd *x)
 		h = (h ^ out_conns[i].server_port ^ ((uint64_t)out_conns[i].client_port << 16)) * 1099511628211ull;
 	}
 	static unsigned ticks;
-	if (h == x->conns_hash && ++ticks % 10)
-		return;
+	if (h == x->conns_hash && (!x->nheld || ++ticks % 10))
+		return x->nheld > 0;
 	x->conns_hash = h;
 	struct proto_ip_conns m = { .node = x->self, .conns = out_conns, .conns_count = nout };
 	for (uint32_t n = 0; n < x->nnodes; n++)
 		if (n != x->self && node_reachable(x, n))
 			send_ipd(x, n, PROTO_IP_CONNS, &m);
+	return x->nheld > 0;
+}
+
+/* After the last address went, one more round sends the empty list, then the timer stops:
+ * a node that holds nothing has no connections to copy, and no reason to wake. */
+static void on_conns_timer(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	if (!conns_send(t->data))
+		ev_timer_stop(loop, t);
+}
+
+void node_conns_watch(struct ipd *x)
+{
+	if (x->nheld && !ev_is_active(&x->conns_timer))
+		ev_timer_start(x->d.loop, &x->conns_timer);
 }
 
 void node_conns_received(struct ipd *x, const struct msg_in *in)
@@ -737,4 +761,6 @@ void node_init(struct ipd *x)
 	x->soon_timer.data = x;
 	ev_timer_init(&x->tickle_timer, on_tickle_timer, 0.15, 0.15);
 	x->tickle_timer.data = x;
+	ev_timer_init(&x->conns_timer, on_conns_timer, CONNS_S, CONNS_S);
+	x->conns_timer.data = x;
 }

@@ -8,8 +8,11 @@
  *     voted term = 13
  *     voted for = 2
  *
- * <run dir>/leaderd.trace: one line per leadership event, on CLOCK_MONOTONIC nanoseconds,
- * for the tests' interval check (tests/cluster/leadercheck.py):
+ * <run dir>/leaderd.trace, only when leaderd's environment has SHOAL_LEADERD_TRACE=1 (the
+ * test clusters set it): one line per leadership event, on CLOCK_MONOTONIC nanoseconds, for
+ * the tests' interval check (tests/cluster/leadercheck.py). Off by default: it grows by a
+ * line per renewal on every node (~20 MB a day in the run directory, often a tmpfs), and
+ * the write is a tenth of an idle leaderd's CPU.
  *
  *     start TERM NODE AT UNTIL       this node leads TERM from AT; its lease runs to UNTIL
  *     valid TERM NODE UNTIL          the lease now runs to UNTIL (a renewal came through)
@@ -24,6 +27,7 @@
 #include <inttypes.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -77,6 +81,9 @@ int store_save(struct leaderd *ld)
 void trace_open(struct leaderd *ld)
 {
 	char path[PATH_MAX + 32];
+	const char *on = getenv("SHOAL_LEADERD_TRACE");
+	if (!on || strcmp(on, "1") != 0)
+		return;
 	snprintf(path, sizeof path, "%s/leaderd.trace", ld->d.conf.run_dir);
 	ld->trace_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
 	if (ld->trace_fd < 0)

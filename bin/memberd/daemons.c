@@ -1,14 +1,15 @@
 /* Liveness of this node's other daemons, so the cluster can tell "node gone" from "its
  * leaderd hung". The daemons are the services of the node's scan directory (laid out by
- * `shoal node start`, read again every RESCAN_S); each is pinged every second, from the
+ * `shoal node start`, read again every RESCAN_S); each is pinged from the
  * heartbeat tick: an answer is up, a missing socket is down (the supervisor is restarting
- * it), no answer within the second is hung, and a record in <run dir>/failed/ (which
+ * it), no answer within its period is hung, and a record in <run dir>/failed/ (which
  * state_housekeeping() turns into a health reason) means the supervisor left it down.
  *
- * A daemon that is up is pinged from a second endpoint of memberd's (a client socket,
- * c.PID.N) that is read only at the next round, a second later: so its answer, which comes
- * after memberd went back to sleep, does not wake it. A daemon that is not up is pinged
- * from memberd's own socket, so that it is seen up again at once. */
+ * A daemon that is up is pinged every PING_UP_ROUNDS seconds from a second endpoint of
+ * memberd's (a client socket, c.PID.N) that is read only at the next such round: so its
+ * answer, which comes after memberd went back to sleep, does not wake it. A daemon that is
+ * not up is pinged every second from memberd's own socket, so that it is seen up again at
+ * once. */
 #include <dirent.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -19,6 +20,9 @@
 #include "memberd.h"
 
 #define RESCAN_S 10 /* seconds: the scan directory changes only when a node is laid out */
+/* An up daemon is pinged every this many rounds (seconds): each ping wakes it, and an idle
+ * node's cost is its wake-ups. One that is not up is pinged every round. */
+#define PING_UP_ROUNDS 5
 
 static const char *state_name(unsigned s)
 {
@@ -98,12 +102,14 @@ void daemons_ping(struct memberd *md)
 {
 	static uint64_t next_id = 1;
 	static unsigned n;
-	if (n++ % RESCAN_S == 0)
+	if (n % RESCAN_S == 0)
 		rescan(md);
-	msg_drain_local(pinger); /* the answers to the last round */
+	bool up_round = n++ % PING_UP_ROUNDS == 0;
+	if (up_round)
+		msg_drain_local(pinger); /* the answers to the last round */
 	for (unsigned i = 0; i < md->daemons.n; i++) {
 		struct daemon_entry *e = &md->daemons.d[i];
-		if (e->pending) {
+		if (e->pending && (up_round || !e->lazy)) {
 			/* Still no answer after a whole period. */
 			msg_cancel(e->lazy ? pinger : md->d.msg, e->req_id);
 			e->pending = false;
@@ -113,6 +119,8 @@ void daemons_ping(struct memberd *md)
 			set_state(md, e, PROTO_DAEMON_STATE_FAILED);
 			continue;
 		}
+		if (e->pending || (e->state == PROTO_DAEMON_STATE_UP && !up_round))
+			continue;
 		struct msg_addr to = { .node = md->self };
 		snprintf(to.service, sizeof to.service, "%s", e->name);
 		uint64_t tag = next_id++;
@@ -121,7 +129,7 @@ void daemons_ping(struct memberd *md)
 		 * deadline is only for a memberd that stalled. */
 		e->lazy = e->state == PROTO_DAEMON_STATE_UP && pinger != md->d.msg;
 		double round = md->interval > CHORES_S ? md->interval : CHORES_S;
-		unsigned ms = (unsigned)((e->lazy ? 3 * round : CHORES_S) * 1000) - 50;
+		unsigned ms = (unsigned)((e->lazy ? (PING_UP_ROUNDS + 2) * round : CHORES_S) * 1000) - 50;
 		if (msg_request(e->lazy ? pinger : md->d.msg, &to, PROTO_PING, &p, ms, on_pong,
 		                (void *)(uintptr_t)tag, &e->req_id) < 0) {
 			set_state(md, e, PROTO_DAEMON_STATE_DOWN);

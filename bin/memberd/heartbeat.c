@@ -2,8 +2,9 @@
  *
  * Idle cost is wake-ups, not work: on a virtual machine a wake-up costs ~100 us. So memberd
  * wakes once per interval, on the wall clock's interval boundaries, and does everything at
- * that tick: it reads what its peers sent since the last tick (links are read only then,
- * MSG_LAZY_LINKS, so an arrival never wakes it), sends its own heartbeat to every peer,
+ * that tick: it reads what its peers sent (links are read only then, MSG_LAZY_LINKS, so an
+ * arrival never wakes it; in a formed cluster every other tick), sends its own heartbeat to
+ * every peer,
  * checks every peer's silence, and once a second pings the local daemons and does its
  * housekeeping. Only local requests (CLIs, subscribers) wake it between ticks.
  *
@@ -14,8 +15,8 @@
  * boundaries, that is 400 to 500 ms after it stopped, and a peer is never blamed for less
  * than 450 ms of silence.
  *
- * Never wrong under load: memberd reads its links at every tick before it checks anyone,
- * and when its own loop ran more than an interval late (SIGSTOP/SIGCONT, a VM pause, swap),
+ * Never wrong under load: memberd reads its links before it could blame anyone (at any tick
+ * where a peer's silence as last read nears the limit), and when its own loop ran more than an interval late (SIGSTOP/SIGCONT, a VM pause, swap),
  * the silence was ours: every peer's silence count starts again. Silence is measured on
  * CLOCK_MONOTONIC, so a wall-clock step changes nothing (it moves the boundaries only). */
 #include <string.h>
@@ -75,6 +76,26 @@ static void check_silence(struct memberd *md, double now)
 	}
 }
 
+/* Whether this tick may leave the links unread, saving a recvmsg per peer: in a formed
+ * cluster, every other tick, unless a peer's silence as last read comes near the limit
+ * (check_silence never judges on unread input) or our own loop ran late. What the peers
+ * sent then waits one interval more; silence still counts from its arrival (the kernel's
+ * receive time of the newest heartbeat, whichever tick reads it). */
+static bool may_skip_links(struct memberd *md, double now, double late)
+{
+	if (late > md->interval || md->tick_no++ % 2 == 0)
+		return false;
+	double near = md->silence_limit - md->interval * 1.5;
+	for (uint32_t i = 0; i < md->d.nodes.count; i++) {
+		if (i == md->self || md->d.nodes.node[i].deleted)
+			continue;
+		const struct peer *p = &md->peer[i];
+		if (!p->connected || now - p->last_heard > near)
+			return false;
+	}
+	return true;
+}
+
 static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
 {
 	struct memberd *md = t->data;
@@ -91,7 +112,8 @@ static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
 		daemons_ping(md);
 	}
 	/* What the peers sent since the last tick (the local socket wakes us on its own). */
-	msg_drain_links(md->d.msg);
+	if (!may_skip_links(md, now, late))
+		msg_drain_links(md->d.msg);
 	md->last_tick = now;
 	if (late > md->interval) {
 		/* We were stopped, not our peers: restart every silence count. */

@@ -63,6 +63,7 @@ struct memberd {
 	double interval;        /* seconds */
 	double silence_limit;   /* seconds of silence before a peer is disconnected */
 	double last_tick;       /* monotonic */
+	uint64_t tick_no;       /* links are read on even ones (and whenever needed) */
 	double chores_at;       /* monotonic: next liveness pings and housekeeping */
 	ev_periodic tick;       /* everything periodic, on the wall clock's interval boundaries */
 	struct peer peer[CONF_MAX_NODES];

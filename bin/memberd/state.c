@@ -204,7 +204,10 @@ int state_apply(struct memberd *md, const struct proto_member_set *op, char *why
 			snprintf(why, len, "a health change needs a reason");
 			return -1;
 		}
-		reasons_set(&md->health, reason, op->op == PROTO_MEMBER_OP_HEALTH_ON);
+		/* svcd repeats its verdicts after every monitor (so a restarted memberd learns
+		 * them): one that changes nothing makes no view, no save and no log line. */
+		if (!reasons_set(&md->health, reason, op->op == PROTO_MEMBER_OP_HEALTH_ON))
+			return 0;
 		break;
 	default:
 		snprintf(why, len, "unknown operation %u", (unsigned)op->op);

@@ -40,6 +40,7 @@ void msg_wire_init(struct msg_wire *w, bool client)
 	memset(w, 0, sizeof *w);
 	w->client = client;
 	randombytes_buf(w->nonce_local, sizeof w->nonce_local);
+	crypto_auth_hmacsha256_init(&w->keyed, w->session, sizeof w->session);
 }
 
 /* role 'C' or 'S'; a server's hello is bound to the client's nonce so it cannot be replayed
@@ -96,6 +97,7 @@ int msg_wire_take_hello(struct msg_wire *w, const uint8_t *key, size_t keylen,
 	crypto_auth_hmacsha256_update(&st, w->client ? w->nonce_local : w->nonce_peer, MSG_NONCE_LEN);
 	crypto_auth_hmacsha256_update(&st, w->client ? w->nonce_peer : w->nonce_local, MSG_NONCE_LEN);
 	crypto_auth_hmacsha256_final(&st, w->session);
+	crypto_auth_hmacsha256_init(&w->keyed, w->session, sizeof w->session);
 	w->tx_seq = 0;
 	w->rx_seq = 0;
 	return 0;
@@ -104,8 +106,7 @@ int msg_wire_take_hello(struct msg_wire *w, const uint8_t *key, size_t keylen,
 static void frame_mac(const struct msg_wire *w, char dir, const uint8_t *hdr, const void *payload,
                       size_t len, uint8_t mac[MSG_MAC_LEN])
 {
-	crypto_auth_hmacsha256_state st;
-	crypto_auth_hmacsha256_init(&st, w->session, sizeof w->session);
+	crypto_auth_hmacsha256_state st = w->keyed;
 	crypto_auth_hmacsha256_update(&st, (const uint8_t *)&dir, 1);
 	crypto_auth_hmacsha256_update(&st, hdr, MSG_FRAME_HDR);
 	crypto_auth_hmacsha256_update(&st, payload, len);

@@ -26,6 +26,8 @@ export SHOAL_SVC_DIR=$TOP/svc
 # shellcheck source=../cluster/lib.bash
 source "$TOP/tests/cluster/lib.bash"
 
+# As in production: no leadership trace (a test-only write per lease renewal).
+export CLUSTER_LEADERD_TRACE=0
 trap 'cluster_teardown >&2' EXIT
 trap 'exit 130' INT TERM
 

@@ -25,7 +25,8 @@
 #
 # Tunables, read by cluster_create: CLUSTER_KEEPALIVE_MS (100), CLUSTER_KEEPALIVE_LIMIT (5),
 # CLUSTER_BACKOFF_MAX_MS (5000), CLUSTER_PERMAFAIL_COUNT (5), CLUSTER_PERMAFAIL_SECONDS (60),
-# CLUSTER_MONITOR_INTERVAL (15 s), CLUSTER_EVENT_TIMEOUT (30 s).
+# CLUSTER_MONITOR_INTERVAL (15 s), CLUSTER_EVENT_TIMEOUT (30 s); CLUSTER_LEADERD_TRACE (1:
+# leaderd writes <run dir>/leaderd.trace for tests/cluster/leadercheck.py; 0: as in production).
 #
 # Every daemon runs with ASAN_OPTIONS/UBSAN_OPTIONS log_path=<run dir>/asan/..., so the
 # report of a daemon that s6 restarted is kept; cluster_teardown fails on any report.
@@ -115,6 +116,7 @@ _node_env() {
 	run=$(node_run "$1")
 	echo "ASAN_OPTIONS=log_path=$run/asan/asan:halt_on_error=1:detect_leaks=1${CLUSTER_ASAN_EXTRA:+:$CLUSTER_ASAN_EXTRA}"
 	echo "UBSAN_OPTIONS=log_path=$run/asan/ubsan:halt_on_error=1:print_stacktrace=1"
+	echo "SHOAL_LEADERD_TRACE=${CLUSTER_LEADERD_TRACE:-1}"
 }
 
 cluster_start() {
