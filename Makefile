@@ -32,7 +32,7 @@ TESTS     := $(patsubst tests/%.c,$(O)/tests/%,$(TEST_SRC))
 DAEMONS   := $(filter memberd leaderd dbd recoverd vacuumd ipd svcd logfwd,$(PROGS))
 CLIS      := $(filter-out $(DAEMONS),$(PROGS))
 
-.PHONY: all deps check check-asan bench fuzz demo install clean tests
+.PHONY: all all-asan deps check check-asan bench fuzz demo install clean tests
 all: deps $(BINS) $(TESTS)
 
 # Install missing packages only when something is missing (deps.sh --check is quick).
@@ -77,6 +77,10 @@ check: all
 
 check-asan:
 	$(MAKE) O=build-asan EXTRA_CFLAGS="$(ASAN_FLAGS)" EXTRA_LDFLAGS="$(ASAN_FLAGS)" check
+
+# The sanitized build alone (.ci/run builds it once, then runs its suites in two halves).
+all-asan:
+	$(MAKE) O=build-asan EXTRA_CFLAGS="$(ASAN_FLAGS)" EXTRA_LDFLAGS="$(ASAN_FLAGS)" all
 
 bench: all
 	SHOAL_BUILD=$(abspath $(O)) tests/bench/run
