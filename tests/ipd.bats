@@ -165,6 +165,11 @@ settled() { held_once "$@" && all_answer "$@"; }
 holds_none() { [ "$(count_on "$1")" = 0 ]; }       # holds_none i
 held_by() { [ "$(holders "$1")" = "$2" ]; }        # held_by ADDR i ("": nobody)
 ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
+# svcd_seen_up i: node i's memberd has its own svcd up (what ipd goes by for its events).
+svcd_seen_up() {
+	local out re="\\{\"node\":$(($1 - 1)),[^{}]*\"daemons\":\\{[^}]*\"svcd\":\"up\""
+	out=$(node_memberctl "$1" -t 1000 --json list) && [[ $out =~ $re ]]
+}
 fenced_for() { node_ipctl "$1" -t 1000 --json status | jq -e --arg w "$2" '.fenced | test($w)' >/dev/null; }
 
 # owners: "ADDR NODE" per address held by exactly one node (NODE in memberctl's numbering),
@@ -559,6 +564,9 @@ sock_destroy() {
 	echo "hook SHOAL_IP_CHANGE=\$SHOAL_IP_CHANGE SHOAL_IP_ADDRESS=\$SHOAL_IP_ADDRESS SHOAL_IP_BITS=\$SHOAL_IP_BITS SHOAL_IP_IFACE=\$SHOAL_IP_IFACE SHOAL_NODE=\$SHOAL_NODE" >>"$log"
 	EOF
 	chmod +x "$(node_events "$x")/10.record" "$(node_hooks "$x")/10.record"
+	# With `health monitor = none` a node hosts before memberd has first seen its svcd up,
+	# and until then ipd counts ip events as succeeded without running them.
+	wait_for 10 svcd_seen_up "$x"
 	run -0 node_ipctl 1 move "$a" "$(node_number "$x")"
 	# x tried, failed, released it; the leader gave it to another node, not x again.
 	wait_for 10 grep -q "^run takeip eth1 $a 24$" "$log"
