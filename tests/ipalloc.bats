@@ -5,8 +5,10 @@
 bats_require_minimum_version 1.5.0
 load lib/common
 
-# CI keeps a copy of shared/ beside the clone.
+# The reference is shared/ref beside the clone; tests/ipalloc/ctdb-examples.json is a copy
+# of it, so that a clone anywhere runs these tests too.
 EXAMPLES=${IPALLOC_EXAMPLES:-$SHOAL_TOP/../shared/ref/ipalloc-examples.json}
+[ -r "$EXAMPLES" ] || [ -n "${IPALLOC_EXAMPLES:-}" ] || EXAMPLES=$SHOAL_TOP/tests/ipalloc/ctdb-examples.json
 
 setup() {
 	CASES=$SHOAL_TOP/tests/ipalloc

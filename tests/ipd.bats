@@ -333,29 +333,19 @@ node_stop() {
 	node_stop
 }
 
-# a crashed non-leader's addresses move to the survivors; back, it gets its share
-crash_non_leader() {
+# a crashed non-leader's, then the leader's, addresses move to the survivors; back, each
+# gets its share
+crash_each() {
 	l=$(leader_node)
-	v=$(others "$l" | head -1)
-	crash "$v"
-	survivors=($(others "$v"))
-	wait_for 20 settled "${survivors[@]}"
-	balanced 3 "${survivors[@]}"
-	ns_cluster_start "$v"
-	wait_for 20 balanced 2 1 2 3
-	wait_for 20 settled
-}
-
-# a crashed leader's addresses move to the survivors; back, it gets its share
-crash_leader() {
-	l=$(leader_node)
-	crash "$l"
-	survivors=($(others "$l"))
-	wait_for 20 settled "${survivors[@]}"
-	balanced 3 "${survivors[@]}"
-	ns_cluster_start "$l"
-	wait_for 20 balanced 2 1 2 3
-	wait_for 20 settled
+	for v in $(others "$l" | head -1) "$l"; do
+		crash "$v"
+		survivors=($(others "$v"))
+		wait_for 20 settled "${survivors[@]}"
+		balanced 3 "${survivors[@]}"
+		ns_cluster_start "$v"
+		wait_for 20 balanced 2 1 2 3
+		wait_for 20 settled
+	done
 }
 
 # a frozen non-leader's, then the leader's, addresses move; thawed, no address is held twice once settled
@@ -451,8 +441,7 @@ sock_destroy() {
 @test "ipd: a crashed non-leader and leader, a frozen one of each, a cut link, a public interface down, a power-off (tickle ACK), a release (SOCK_DESTROY): addresses move and come back" {
 	ip_cluster 3
 	wait_for 20 settled
-	crash_non_leader
-	crash_leader
+	crash_each
 	freeze_each
 	cut_link
 	iface_down
