@@ -134,6 +134,7 @@ static void sync_health(struct leaderd *ld)
 
 bool election_leader_ok(struct leaderd *ld)
 {
+	carry_sync(ld);
 	return ld->role == ROLE_LEADER && now_ns() < ld->lease_until && node_eligible_self(ld) &&
 	       !compute_partitioned(ld);
 }
@@ -280,21 +281,35 @@ static void become_leader(struct leaderd *ld, uint64_t term, uint64_t until)
 	 * are read when the next goes out, a lease/3 later, so they do not wake it once each.
 	 * Its lease runs from the send time of what a majority acknowledged, so reading an ack
 	 * late only makes the lease look shorter for a while: never longer. */
-	msg_set_lazy_links(ld->d.msg, true);
+	if (!carry_used(ld))
+		msg_set_lazy_links(ld->d.msg, true);
 	ld->renew_asked = 0;
 	trace(ld, "start %" PRIu64 " %u %" PRIu64 " %" PRIu64, term, ld->self, now, until);
 	log_notice("leading: term %" PRIu64 " (lock %s)", term, ld->d.conf.cluster_lock);
 	set_leader(ld, ld->self, term, "elected");
+	if (carry_used(ld)) {
+		carry_update(ld); /* memberd's next heartbeats announce the term */
+		return;
+	}
 	ld->first_seq = ld->renew_seq + 1;
 	send_renewals(ld, now);
+}
+
+void election_trace_end(struct leaderd *ld, uint64_t term, uint64_t at)
+{
+	trace(ld, "end %" PRIu64 " %u %" PRIu64, term, ld->self, at);
 }
 
 void election_step_down(struct leaderd *ld, const char *why)
 {
 	uint64_t now = now_ns();
 	if (ld->role == ROLE_LEADER) {
-		trace(ld, "end %" PRIu64 " %u %" PRIu64, ld->leader_term, ld->self,
-		      min64(now, ld->lease_until));
+		/* memberd may claim for us until it has our next registration: the term ends
+		 * when it confirms (carry.c). */
+		if (carry_used(ld))
+			ld->ending_term = ld->leader_term;
+		else
+			election_trace_end(ld, ld->leader_term, min64(now, ld->lease_until));
 		log_notice("stepping down from term %" PRIu64 ": %s", ld->leader_term, why);
 		ld->stat_stepdowns++;
 		/* We have stopped acting: the others may vote at once. */
@@ -454,6 +469,8 @@ void election_bid_received(struct leaderd *ld, const struct msg_in *in)
 		why = "just started";
 	else if (now < ld->ack_until)
 		why = "leader's lease may still run";
+	else if (carry_used(ld) && !ld->carried)
+		why = "lease hand-over to memberd under way";
 	else if (ld->voted_term > b->term || (ld->voted_term == b->term && ld->voted_for != b->candidate))
 		why = "already voted in this term";
 	if (!why) {
@@ -484,37 +501,66 @@ static void renew_ack(struct leaderd *ld, const struct msg_in *in, uint64_t term
 	msg_reply(ld->d.msg, in, PROTO_LEADER_RENEW_ACK, &a);
 }
 
-void election_renew_received(struct leaderd *ld, const struct msg_in *in)
+/* A leader's renewal: its own message, or a claim memberd passed on. heard: when it came. */
+static bool accept_renewal(struct leaderd *ld, uint32_t leader, uint64_t term, uint64_t sent_ns,
+                           uint64_t heard)
 {
-	const struct proto_leader_renew *r = in->body;
-	uint64_t now = now_ns();
-	if (r->leader != in->env->src_node)
-		return;
-	if (r->term < ld->newest || (ld->role == ROLE_LEADER && r->term == ld->leader_term)) {
+	if (term < ld->newest || (ld->role == ROLE_LEADER && term == ld->leader_term)) {
 		ld->stat_rejected++;
 		log_info("renewal of term %" PRIu64 " from node %u rejected: term %" PRIu64 " is newer",
-		         r->term, r->leader, ld->newest);
-		renew_ack(ld, in, r->term, r->seq, false);
-		return;
+		         term, leader, ld->newest);
+		return false;
 	}
 	if (ld->role == ROLE_LEADER)
 		election_step_down(ld, "a newer term is announced");
 	if (ld->role == ROLE_CANDIDATE)
 		election_step_down(ld, "a leader is announced");
-	uint64_t before = ld->newest;
-	if (save_newest(ld, r->term) < 0)
-		return; /* not durable: do not act on it */
+	if (save_newest(ld, term) < 0)
+		return false; /* not durable: do not act on it */
 	ld->stat_accepted++;
-	trace(ld, "accept %" PRIu64 " %u %" PRIu64 " %u %" PRIu64, r->term, r->leader, r->sent_ns,
-	      ld->self, now);
-	(void)before;
-	ld->leader_heard = now;
+	trace(ld, "accept %" PRIu64 " %u %" PRIu64 " %u %" PRIu64, term, leader, sent_ns, ld->self, heard);
+	ld->leader_heard = max64(ld->leader_heard, heard);
 	if (ld->lock_kind == CONF_LOCK_NONE) {
-		ld->ack_until = now + ld->lease_drift;
-		ld->ack_term = r->term;
+		ld->ack_until = max64(ld->ack_until, heard + ld->lease_drift);
+		ld->ack_term = term;
 	}
-	renew_ack(ld, in, r->term, r->seq, true);
-	set_leader(ld, r->leader, r->term, "renewal");
+	set_leader(ld, leader, term, "renewal");
+	return true;
+}
+
+void election_renew_received(struct leaderd *ld, const struct msg_in *in)
+{
+	const struct proto_leader_renew *r = in->body;
+	if (r->leader != in->env->src_node)
+		return;
+	bool ok = accept_renewal(ld, r->leader, r->term, r->sent_ns, now_ns());
+	renew_ack(ld, in, r->term, r->seq, ok);
+	election_evaluate(ld);
+}
+
+void election_lease_heard(struct leaderd *ld, const struct msg_in *in)
+{
+	const struct proto_lease_heard *h = in->body;
+	if (in->remote || strcmp(in->env->src_service, "memberd") != 0)
+		return;
+	if (h->node == ld->self && h->term == 0) {
+		/* memberd dropped our lease (it took us for hung): register anew. */
+		carry_sync(ld);
+		ld->carried = false;
+		ld->reg_role = 0;
+	} else if (h->leader == h->node) {
+		/* Its claims may still be in flight after it released the term. */
+		if (h->leader == ld->released_leader && h->term == ld->released_term)
+			return;
+		if (accept_renewal(ld, h->leader, h->term, h->sent_ns, min64(h->arrived_ns, now_ns())))
+			ld->claim_seq = h->seq;
+	} else if (h->term > ld->newest) {
+		save_newest(ld, h->term);
+		if (ld->role == ROLE_LEADER && h->term > ld->leader_term)
+			election_step_down(ld, "a newer term exists");
+		else if (ld->role == ROLE_CANDIDATE && h->term >= ld->bid_term)
+			election_step_down(ld, "a newer term exists");
+	}
 	election_evaluate(ld);
 }
 
@@ -523,6 +569,8 @@ void election_release_received(struct leaderd *ld, const struct msg_in *in)
 	const struct proto_leader_release *r = in->body;
 	if (r->leader != in->env->src_node)
 		return;
+	ld->released_leader = r->leader;
+	ld->released_term = r->term;
 	if (ld->ack_term == r->term && ld->lock_kind == CONF_LOCK_NONE)
 		ld->ack_until = 0;
 	if (ld->leader == r->leader && ld->leader_term == r->term) {
@@ -581,8 +629,13 @@ void election_view(struct leaderd *ld, const struct proto_view *v)
 	if (ld->have_view && v->incarnation == ld->view_incarnation && v->view < ld->view)
 		return;
 	/* A restarted memberd has not met its peers yet either (see sync_health). */
-	if (ld->have_view && v->incarnation != ld->view_incarnation)
+	if (ld->have_view && v->incarnation != ld->view_incarnation) {
 		ld->grace_from = now_ns();
+		/* The old memberd's acknowledgements bind us; the new one has no registration. */
+		carry_sync(ld);
+		ld->carried = false;
+		ld->reg_role = 0;
+	}
 	ld->view_incarnation = v->incarnation;
 	ld->have_view = true;
 	ld->view = v->view;
@@ -690,6 +743,9 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 			election_step_down(ld, "leader capability is off");
 	}
 	if (ld->role == ROLE_LEADER) {
+		if (carry_used(ld))
+			/* The lease timer wakes us at its end, once memberd has it. */
+			return ld->carried ? next : min64(next, ld->lease_until);
 		if (now >= ld->next_renew)
 			send_renewals(ld, now);
 		next = min64(ld->next_renew, ld->lease_until);
@@ -714,6 +770,9 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 			view_refresh(ld);
 			set_leader(ld, NODE_NONE, 0, "no longer eligible in the view");
 		}
+		else if (carry_used(ld) && ld->carried && ld->reg_role == PROTO_LEASE_ROLE_FOLLOW &&
+		         ld->reg_leader == ld->leader && ld->reg_term == ld->leader_term)
+			return next; /* the lease timer wakes us when the leader falls silent */
 		else
 			return min64(next, ld->leader_heard + ld->lease);
 	}
@@ -737,16 +796,20 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 		at = max64(at, ld->leader_heard + ld->lease_drift);
 	if (now >= at) {
 		bid(ld, now);
-		return ld->role == ROLE_LEADER ? min64(ld->next_renew, ld->lease_until) : ld->bid_deadline;
+		if (ld->role == ROLE_LEADER)
+			return carry_used(ld) ? min64(next, ld->lease_until) : min64(ld->next_renew, ld->lease_until);
+		return ld->bid_deadline;
 	}
 	return min64(next, at);
 }
 
 void election_evaluate(struct leaderd *ld)
 {
+	carry_sync(ld);
 	uint64_t now = now_ns();
 	uint64_t next = step(ld, now);
 	sync_health(ld);
+	carry_update(ld);
 	/* libev counts a timer from the loop's time, taken when it last woke: after a slow
 	 * step (a busy machine) the timer would run early, find nothing due and wake us once
 	 * more. Count from now instead. */
@@ -767,6 +830,7 @@ void election_start(struct leaderd *ld)
 	ld->leader = NODE_NONE;
 	ld->no_leader_since = now;
 	ld->quiet_until = now + ld->lease_drift;
+	carry_start(ld);
 	ev_timer_init(&ld->timer, on_timer, 0.1, 0.);
 	ld->timer.data = ld;
 	ev_timer_start(ld->d.loop, &ld->timer);

@@ -104,6 +104,21 @@ struct leaderd {
 	ev_child helper_child;
 	bool helper_killing;
 
+	/* lock `none`: memberd carries the lease in its heartbeats and moves this timer
+	 * (carry.c) */
+	int lease_tfd;
+	ev_io lease_w;
+	bool carry_failed;       /* memberd cannot: renewals go out from here, as before */
+	bool carried;            /* memberd confirmed the registration in force */
+	uint64_t reg_gen;
+	unsigned reg_role;       /* PROTO_LEASE_ROLE_*, 0: none asked yet */
+	uint64_t reg_term;
+	uint32_t reg_leader;
+	uint64_t claim_seq;      /* the seq of the leader's claim we accepted */
+	uint64_t ending_term;    /* a term we stepped down from, traced once memberd stops */
+	uint32_t released_leader; /* its claims may still be in flight: not to be taken up */
+	uint64_t released_term;
+
 	ev_timer timer;          /* the one state-machine timer: evaluate() sets it */
 	ev_timer subscribe_retry;
 	uint64_t view_refreshed; /* when view_refresh last asked memberd (ns) */
@@ -140,6 +155,14 @@ void election_lock_renewed(struct leaderd *ld, uint64_t asked);
 void election_lock_lost(struct leaderd *ld, const char *why);
 uint64_t election_lease_left(const struct leaderd *ld);
 bool node_eligible_self(const struct leaderd *ld);
+
+/* carry.c */
+void carry_start(struct leaderd *ld);
+bool carry_used(const struct leaderd *ld);  /* lock `none` and memberd carries it */
+void carry_sync(struct leaderd *ld);        /* lease_until, leader_heard from the timer */
+void carry_update(struct leaderd *ld);      /* registers what the state asks for */
+void election_lease_heard(struct leaderd *ld, const struct msg_in *in);
+void election_trace_end(struct leaderd *ld, uint64_t term, uint64_t at);
 
 /* main.c */
 void subscribers_notify(struct leaderd *ld);

@@ -129,6 +129,7 @@ void send_status(struct leaderd *ld, const struct msg_in *in)
 		snprintf(state, sizeof state, "%s (%.40s)", lock_state_name(ld->lock), ld->lock_why);
 	else
 		snprintf(state, sizeof state, "%s", lock_state_name(ld->lock));
+	carry_sync(ld);
 	uint64_t left = election_lease_left(ld);
 	struct proto_leader_status s = {
 		.this_node = ld->self,
@@ -209,6 +210,9 @@ static void on_message(struct msg_ctx *m, const struct msg_in *in, void *arg)
 	case PROTO_LEADER_RENEW:
 		if (in->remote)
 			election_renew_received(ld, in);
+		return;
+	case PROTO_LEASE_HEARD:
+		election_lease_heard(ld, in);
 		return;
 	case PROTO_LEADER_RELEASE:
 		if (in->remote)

@@ -36,6 +36,9 @@ static void set_state(struct memberd *md, struct daemon_entry *e, unsigned state
 		return;
 	log_notice("daemon %s: %s -> %s", e->name, state_name(e->state), state_name(state));
 	e->state = state;
+	/* A hung leaderd must not go on leading or following through our heartbeats. */
+	if (strcmp(e->name, "leaderd") == 0 && state != PROTO_DAEMON_STATE_UP)
+		lease_drop(md, state_name(state));
 	view_changed(md, "daemon state changed");
 	heartbeat_send_all(md, false);
 }

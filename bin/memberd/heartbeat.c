@@ -48,6 +48,7 @@ void heartbeat_send_all(struct memberd *md, bool leaving)
 		.daemons = daemons,
 		.daemons_count = daemons_fill(&md->daemons, daemons),
 	};
+	lease_fill(md, &hb);
 	for (uint32_t i = 0; i < md->d.nodes.count; i++) {
 		if (i == md->self || md->d.nodes.node[i].deleted)
 			continue;
@@ -83,7 +84,7 @@ static void check_silence(struct memberd *md, double now)
  * receive time of the newest heartbeat, whichever tick reads it). */
 static bool may_skip_links(struct memberd *md, double now, double late)
 {
-	if (late > md->interval || md->tick_no++ % 2 == 0)
+	if (late > md->interval || md->tick_no++ % 2 == 0 || lease_carried(md))
 		return false;
 	double near = md->silence_limit - md->interval * 1.5;
 	for (uint32_t i = 0; i < md->d.nodes.count; i++) {
@@ -107,6 +108,7 @@ static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
 	if (chores) {
 		md->chores_at = now + CHORES_S;
 		state_housekeeping(md);
+		lease_chores(md);
 		/* Before the heartbeats: a daemon pinged on our own socket (one that was not
 		 * up) may answer while we work, and is then read in this same wake-up. */
 		daemons_ping(md);
@@ -208,6 +210,7 @@ void heartbeat_received(struct memberd *md, const struct msg_in *in)
 	}
 	if (daemons_take(&p->daemons, hb->daemons, hb->daemons_count))
 		changed = true;
+	lease_heard(md, from, hb, in->arrived);
 	if (changed)
 		view_changed(md, "node state changed");
 }

@@ -43,6 +43,9 @@ static void on_message(struct msg_ctx *m, const struct msg_in *in, void *arg)
 	case PROTO_MEMBER_RELOAD:
 		nodes_reload(&md, in);
 		return;
+	case PROTO_LEASE_SET:
+		lease_set(&md, in);
+		return;
 	}
 	if (in->env->id)
 		msg_reply_error(m, in, PROTO_ERROR_CODE_UNKNOWN_TYPE, "memberd does not handle %s",
@@ -98,6 +101,7 @@ int main(int argc, char **argv)
 	msg_set_handler(md.d.msg, on_message, NULL);
 	state_load(&md);
 	view_load_subscribers(&md);
+	lease_init(&md);
 	heartbeat_start(&md);
 	daemons_start(&md);
 	view_changed(&md, "started");

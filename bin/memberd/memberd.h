@@ -54,6 +54,28 @@ struct peer {
 	struct daemons daemons; /* its local daemons, as its memberd told us */
 };
 
+/* leaderd's lease, carried by the heartbeats (lease.c). */
+#define LEASE_RING 32
+struct lease_claim { uint64_t seq, sent; };
+struct lease {
+	unsigned role;          /* PROTO_LEASE_ROLE_*; 0: no leaderd attached */
+	uint64_t gen, term;
+	uint32_t leader;
+	uint64_t lease_ns;
+	uint64_t deadline;      /* CLOCK_MONOTONIC ns: where leaderd's timer was last set */
+	int tfd, pidfd;         /* leaderd's timer; leaderd itself, to notice its exit */
+	pid_t pid;
+	int fdno;
+	ev_io exit_w;
+	uint64_t heard_seq;     /* following: the newest claim of the leader heard */
+	uint64_t leader_incarnation; /* ... from this memberd of the leader */
+	struct lease_claim ring[LEASE_RING];     /* leading: our newest claims */
+	uint64_t acked[CONF_MAX_NODES];          /* leading: each peer's newest acknowledged */
+	uint64_t told_term[CONF_MAX_NODES];      /* what lease_heard last passed on, per sender */
+	uint32_t told_leader[CONF_MAX_NODES];
+	int trace_fd;
+};
+
 struct memberd {
 	struct daemon d;
 	uint32_t self;
@@ -74,6 +96,7 @@ struct memberd {
 	struct daemons daemons; /* this node's other daemons: up, hung, down, failed */
 	char subscriber[SUBSCRIBERS_MAX][MSG_SERVICE_MAX];
 	unsigned nsubscribers;
+	struct lease lease;
 	uint64_t stat_view_changes, stat_heartbeats_rx, stat_heartbeats_bad, stat_stalls, stat_flaps;
 };
 
@@ -107,6 +130,15 @@ bool nodes_accept(struct memberd *md, uint32_t from, const struct proto_heartbea
 void nodes_answer(struct memberd *md, const struct msg_in *in);
 void nodes_reload(struct memberd *md, const struct msg_in *in);
 void peer_disconnect(struct memberd *md, uint32_t i, const char *why);
+
+/* lease.c */
+void lease_init(struct memberd *md);
+void lease_set(struct memberd *md, const struct msg_in *in);
+bool lease_carried(const struct memberd *md);   /* leading or following: read links every tick */
+void lease_fill(struct memberd *md, struct proto_heartbeat *hb);
+void lease_heard(struct memberd *md, uint32_t from, const struct proto_heartbeat *hb, double arrived);
+void lease_chores(struct memberd *md);         /* every CHORES_S */
+void lease_drop(struct memberd *md, const char *why); /* leaderd hung or down */
 
 /* view.c */
 void view_changed(struct memberd *md, const char *why);
