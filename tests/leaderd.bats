@@ -18,12 +18,12 @@ teardown() {
 	cluster_teardown
 }
 
-# ld_cluster N [LOCK [EXTRA-CONF]]: N nodes with a 300 ms lease, started and connected.
+# ld_cluster N [LOCK [EXTRA-CONF]]: N nodes with a 500 ms lease (carried by memberd: 4 keepalive intervals or more), started and connected.
 ld_cluster() {
 	local n=$1 lock=${2:-none} extra=${3:-} i
 	cluster_create "$n"
 	for ((i = 1; i <= n; i++)); do
-		printf '[cluster]\ncluster lock = %s\n[membership]\nhealth monitor = none\n[leadership]\nlease = 300\n%b' \
+		printf '[cluster]\ncluster lock = %s\n[membership]\nhealth monitor = none\n[leadership]\nlease = 500\n%b' \
 			"$lock" "$extra" >>"$(node_conf "$i")"
 	done
 	cluster_start
@@ -41,7 +41,7 @@ ld_cluster() {
 	run -0 node_leaderctl "$l" status
 	[[ "$output" == *"this node:   $((l - 1)), leader"* ]]
 	run -0 node_leaderctl 1 --json status
-	jq -e '.lock == "none" and (.candidates | length) == 3 and .lease_ms == 300' <<<"$output"
+	jq -e '.lock == "none" and (.candidates | length) == 3 and .lease_ms == 500' <<<"$output"
 	sleep 1
 	one_leader
 	run -0 check_traces
@@ -161,7 +161,7 @@ led_after() {
 @test "leaderd: a node with leader capability = no never leads" {
 	cluster_create 3
 	for i in 1 2 3; do
-		printf '[membership]\nhealth monitor = none\n[leadership]\nlease = 300\n' >>"$(node_conf "$i")"
+		printf '[membership]\nhealth monitor = none\n[leadership]\nlease = 500\n' >>"$(node_conf "$i")"
 	done
 	printf '[cluster]\nleader capability = no\n' >>"$(node_conf 1)"
 	cluster_start

@@ -20,12 +20,12 @@ teardown() {
 	ns_teardown
 }
 
-# lp_cluster LOCK: 3 nodes with a 300 ms lease, connected, one leader.
+# lp_cluster LOCK: 3 nodes with a 500 ms lease (memberd carries a lease of 4 keepalive intervals or more), connected, one leader.
 lp_cluster() {
 	local i
 	ns_cluster_create 3
 	for ((i = 1; i <= 3; i++)); do
-		printf '[cluster]\ncluster lock = %s\n[leadership]\nlease = 300\n' "$1" >>"$(node_conf "$i")"
+		printf '[cluster]\ncluster lock = %s\n[leadership]\nlease = 500\n' "$1" >>"$(node_conf "$i")"
 	done
 	ns_cluster_start
 	wait_for 20 cluster_connected

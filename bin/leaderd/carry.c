@@ -22,6 +22,14 @@ bool carry_used(const struct leaderd *ld)
 	return ld->lock_kind == CONF_LOCK_NONE && !ld->carry_failed && ld->lease_tfd >= 0;
 }
 
+/* A claim is acknowledged a tick after it went out and read a tick after that (every
+ * memberd ticks on the same boundaries): a lease of fewer than four intervals would leave
+ * less than two of slack, and one late tick would end it. */
+static bool carry_fits(const struct leaderd *ld)
+{
+	return ld->lease >= 4 * (uint64_t)ld->d.conf.keepalive_interval_ms * MS;
+}
+
 /* Where memberd left the timer: 0 if it is not armed (ran out, or never set). */
 static uint64_t timer_deadline(const struct leaderd *ld)
 {
@@ -164,6 +172,12 @@ void carry_start(struct leaderd *ld)
 	ld->released_leader = NODE_NONE;
 	if (ld->lock_kind != CONF_LOCK_NONE)
 		return;
+	if (!carry_fits(ld)) {
+		log_notice("lease %u ms is under 4 keepalive intervals (%u ms): renewing from leaderd",
+		           ld->d.conf.lease_ms, ld->d.conf.keepalive_interval_ms);
+		ld->carry_failed = true;
+		return;
+	}
 	ld->lease_tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (ld->lease_tfd < 0) {
 		log_warning("timerfd_create: %s: renewing from leaderd", strerror(errno));

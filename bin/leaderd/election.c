@@ -22,12 +22,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "leaderd.h"
 #include "log/log.h"
 
 #define REASON_PARTITIONED "partitioned"
 #define PARTITION_GRACE    (3000 * MS)
+/* Nothing is due while memberd carries the lease: events and the lease timer wake us. */
+#define CARRIED_LOOK       (5000 * MS)
 
 const char *role_name(enum role r)
 {
@@ -447,6 +450,7 @@ static void bid_reply(struct leaderd *ld, const struct msg_in *in, uint64_t term
 void election_bid_received(struct leaderd *ld, const struct msg_in *in)
 {
 	const struct proto_leader_bid *b = in->body;
+	carry_sync(ld); /* what memberd acknowledged for us binds the vote */
 	uint64_t now = now_ns();
 	if (b->candidate != in->env->src_node) {
 		bid_reply(ld, in, b->term, false, "candidate is not the sender");
@@ -745,7 +749,7 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 	if (ld->role == ROLE_LEADER) {
 		if (carry_used(ld))
 			/* The lease timer wakes us at its end, once memberd has it. */
-			return ld->carried ? next : min64(next, ld->lease_until);
+			return ld->carried ? now + CARRIED_LOOK : min64(next, ld->lease_until);
 		if (now >= ld->next_renew)
 			send_renewals(ld, now);
 		next = min64(ld->next_renew, ld->lease_until);
@@ -755,7 +759,10 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 		if (now >= ld->bid_deadline) {
 			int rank = rank_of_self(ld);
 			election_step_down(ld, "no majority or lock in time");
-			ld->hold_until = now + ld->et * (uint64_t)(rank < 0 ? 1 : rank + 1);
+			/* Jitter: a bid refused by a voter that bid at the same moment must not
+			 * meet the same bid again at every retry. */
+			ld->hold_until = now + ld->et * (uint64_t)(rank < 0 ? 1 : rank + 1) +
+			                 (uint64_t)random() % (ld->et / 2 + 1);
 		} else {
 			return ld->bid_deadline;
 		}
@@ -772,7 +779,7 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 		}
 		else if (carry_used(ld) && ld->carried && ld->reg_role == PROTO_LEASE_ROLE_FOLLOW &&
 		         ld->reg_leader == ld->leader && ld->reg_term == ld->leader_term)
-			return next; /* the lease timer wakes us when the leader falls silent */
+			return now + CARRIED_LOOK; /* the lease timer wakes us when it falls silent */
 		else
 			return min64(next, ld->leader_heard + ld->lease);
 	}
@@ -830,6 +837,7 @@ void election_start(struct leaderd *ld)
 	ld->leader = NODE_NONE;
 	ld->no_leader_since = now;
 	ld->quiet_until = now + ld->lease_drift;
+	srandom((unsigned)(now ^ (uint64_t)getpid() << 16));
 	carry_start(ld);
 	ev_timer_init(&ld->timer, on_timer, 0.1, 0.);
 	ld->timer.data = ld;
