@@ -335,14 +335,14 @@ static void stalled(struct ipd *x, const char *how, double s)
 /* Runs first at every wake-up and last before every sleep, so that a stall is dealt with
  * before anything acts on what the loop knew before it. The idle loop sleeps for seconds,
  * and a long sleep cannot be told from a stop by the clock alone; what tells: a SIGCONT
- * (the process, its tree or its cgroup was stopped: any stop, however short, comes with
- * one, and it lasted at most the time since the loop was last seen), a callback that ran
- * past the limit (stuck, or stopped within it), a suspend of the machine, and for a
- * paused virtual machine whose clock jumps, check_timer firing late. That last one is the
- * coarse backstop: it catches a pause that covers its due time, as the old periodic timer
- * did at every limit/2; a shorter pause between two checks goes unseen here, and the
- * leader's run on the membership change (or its 10 s check) then ends any double holding. A
- * late timer is one more than limit/2 late, the lateness the old timer tolerated. */
+ * (a stop by signal, of ipd or of its tree, always ends with one; it lasted at most the
+ * time since the loop was last seen), a callback that ran past the limit (stuck, or
+ * stopped within it), a suspend of the machine, and check_timer firing late. That last
+ * one is the coarse backstop for what sends no signal (a paused VM whose clock jumps, the
+ * cgroup freezer): it catches a pause that covers its due time; a shorter one between two
+ * checks goes unseen here, and the leader's run on the membership change (or its 10 s
+ * check) then ends any double holding. Late is more than limit/2 late, the lateness the
+ * old limit/2 timer tolerated. */
 static void stall_check(struct ipd *x, bool waking)
 {
 	double now = now_mono(), limit = stall_limit(x), gap = now - x->awake;
