@@ -348,7 +348,8 @@ crash_each() {
 	done
 }
 
-# a frozen non-leader's, then the leader's, addresses move; thawed, no address is held twice once settled
+# a frozen non-leader's, then the leader's, addresses move; thawed, its ipd sees the stop (SIGCONT)
+# and no address is held twice once settled
 freeze_each() {
 	l=$(leader_node)
 	for v in $(others "$l" | head -1) "$l"; do
@@ -356,6 +357,8 @@ freeze_each() {
 		survivors=($(others "$v"))
 		wait_for 20 all_answer "${survivors[@]}"
 		ns_thaw "$v"
+		# the SIGCONT told the thawed ipd that its state may be stale
+		wait_for 5 grep -q "ipd.*was stopped for up to" "$(node_run "$v")/node.log"
 		wait_for 20 cluster_connected
 		wait_for 20 balanced 2 1 2 3
 		wait_for 20 settled

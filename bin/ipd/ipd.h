@@ -88,10 +88,15 @@ struct ipd {
 	uint32_t self;
 	int nl, mon_fd;
 	ev_io mon_io;
-	ev_timer check_timer, soon_timer, stall_timer, tickle_timer, run_timer;
+	ev_timer check_timer, soon_timer, tickle_timer, run_timer;
 	ev_timer conns_timer;    /* runs while this node holds addresses (node.c) */
 	ev_timer sub_retry, shutdown_timer;
-	ev_tstamp stall_last;
+	/* stalls of the loop, seen at every wake-up and before every sleep (main.c) */
+	ev_check stall_wake;
+	ev_prepare stall_sleep;
+	double awake;            /* monotonic: when the loop was last seen running */
+	double check_due;        /* monotonic: when check_timer fires next */
+	double suspended;        /* CLOCK_BOOTTIME - CLOCK_MONOTONIC at the last wake-up */
 
 	/* this node */
 	struct pubaddr_list pa;

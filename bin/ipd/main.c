@@ -2,6 +2,7 @@
  * file wires the parts (see ipd.h): memberd's view (the host set, self-fencing), leaderd's
  * leader, the timers, the dispatch, the CLI's requests and their relay to other nodes. */
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -273,9 +274,13 @@ static void on_shutdown_timer(struct ev_loop *loop, ev_timer *t, int revents)
 static void on_check(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct ipd *x = t->data;
+	/* x->awake is this iteration's wake-up, the time base libev schedules from */
+	x->check_due = x->awake + ev_timer_remaining(loop, t);
 	node_check(x);
 	leader_check(x);
 }
+
+/* ---- stalls ---- */
 
 /* The longest stall of this loop that needs no repair: twice memberd's detection time. */
 static double stall_limit(const struct ipd *x)
@@ -284,24 +289,111 @@ static double stall_limit(const struct ipd *x)
 	return limit < 1.0 ? 1.0 : limit;
 }
 
-/* A stalled loop (the process was stopped) may have missed its own fencing: whatever it
- * holds may meanwhile be someone else's. Give it all up and ask for an allocation. The
- * timer runs every limit/2: a stall longer than the limit always shows as a gap longer
- * than it; one of between limit/2 and the limit may too (it started late in a period),
- * and is then treated alike, which is safe, since it already exceeds memberd's detection
- * time. */
-static void on_stall_timer(struct ev_loop *loop, ev_timer *t, int revents)
+static volatile sig_atomic_t got_cont, got_stop;
+
+/* SIGTERM and SIGINT pass through here on their way to the skeleton's watchers: a
+ * supervisor follows its SIGTERM with a SIGCONT, which must not read as a stall (a
+ * restarted ipd adopts what it holds). The kernel delivers the lower-numbered SIGTERM
+ * first, so got_stop is set by the time the SIGCONT is looked at. */
+static void on_signal(int sig)
 {
-	struct ipd *x = t->data;
-	double now = now_mono();
-	double limit = stall_limit(x);
-	if (x->stall_last && now - x->stall_last > limit && x->ready) {
-		log_warning("this ipd stalled for %.1f s: releasing what it holds", now - x->stall_last);
-		node_release_all(x, "stalled");
-		x->table_phase = 0; /* adopt nothing, take nothing until the next allocation */
-		ask_realloc(x, "stalled", false);
+	if (sig == SIGCONT) {
+		got_cont = 1;
+		return;
 	}
-	x->stall_last = now;
+	got_stop = 1;
+	ev_feed_signal(sig); /* all that libev's own handler does */
+}
+
+static void catch_signal(int sig)
+{
+	struct sigaction sa = { .sa_handler = on_signal, .sa_flags = SA_RESTART };
+	sigfillset(&sa.sa_mask);
+	sigaction(sig, &sa, NULL);
+}
+
+/* Grows by the time the machine spent suspended, which the monotonic clock, and so every
+ * timer, skips. */
+static double boot_minus_mono(void)
+{
+	struct timespec b, m;
+	clock_gettime(CLOCK_BOOTTIME, &b);
+	clock_gettime(CLOCK_MONOTONIC, &m);
+	return (double)(b.tv_sec - m.tv_sec) + (b.tv_nsec - m.tv_nsec) / 1e9;
+}
+
+/* A stalled loop (the process was stopped) may have missed its own fencing: whatever it
+ * holds may meanwhile be someone else's. Give it all up and ask for an allocation. */
+static void stalled(struct ipd *x, const char *how, double s)
+{
+	log_warning("this ipd %s %.1f s: releasing what it holds", how, s);
+	node_release_all(x, "stalled");
+	x->table_phase = 0; /* adopt nothing, take nothing until the next allocation */
+	ask_realloc(x, "stalled", false);
+}
+
+/* Runs first at every wake-up and last before every sleep, so that a stall is dealt with
+ * before anything acts on what the loop knew before it. The idle loop sleeps for seconds,
+ * and a long sleep cannot be told from a stop by the clock alone; what tells: a SIGCONT
+ * (a stop by signal, of ipd or of its tree, always ends with one; it lasted at most the
+ * time since the loop was last seen), a callback that ran past the limit (stuck, or
+ * stopped within it), a suspend of the machine, and check_timer firing late. That last
+ * one is the coarse backstop for what sends no signal (a paused VM whose clock jumps, the
+ * cgroup freezer): it catches a pause that covers its due time; a shorter one between two
+ * checks goes unseen here, and the leader's run on the membership change (or its 10 s
+ * check) then ends any double holding. Late is more than limit/2 late, the lateness the
+ * old limit/2 timer tolerated. */
+static void stall_check(struct ipd *x, bool waking)
+{
+	double now = now_mono(), limit = stall_limit(x), gap = now - x->awake;
+	bool cont = got_cont;
+	got_cont = 0;
+	if (!waking) {
+		if (x->ready && !got_stop && gap > limit)
+			stalled(x, cont ? "was stopped for up to" : "was busy for", gap);
+		x->awake = now;
+		return;
+	}
+	double susp = boot_minus_mono(), slept = susp - x->suspended;
+	x->suspended = susp;
+	if (x->ready && !got_stop) {
+		if (cont && gap > limit)
+			stalled(x, "was stopped for up to", gap);
+		else if (slept > limit)
+			stalled(x, "was suspended for", slept);
+		else if (now - x->check_due > limit / 2)
+			stalled(x, "woke late by", now - x->check_due);
+	}
+	x->awake = now;
+}
+
+static void on_stall_wake(struct ev_loop *loop, ev_check *w, int revents)
+{
+	stall_check(w->data, true);
+}
+
+static void on_stall_sleep(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+	stall_check(w->data, false);
+}
+
+static void stall_init(struct ipd *x)
+{
+	x->awake = now_mono();
+	x->suspended = boot_minus_mono();
+	ev_check_init(&x->stall_wake, on_stall_wake);
+	x->stall_wake.data = x;
+	ev_set_priority(&x->stall_wake, EV_MAXPRI); /* before any other callback */
+	ev_check_start(x->d.loop, &x->stall_wake);
+	ev_prepare_init(&x->stall_sleep, on_stall_sleep);
+	x->stall_sleep.data = x;
+	ev_prepare_start(x->d.loop, &x->stall_sleep);
+	/* they must not keep the loop running on their own */
+	ev_unref(x->d.loop);
+	ev_unref(x->d.loop);
+	catch_signal(SIGCONT);
+	catch_signal(SIGTERM);
+	catch_signal(SIGINT);
 }
 
 static void on_monitor(struct ev_loop *loop, ev_io *w, int revents)
@@ -693,9 +785,8 @@ int main(int argc, char **argv)
 	ev_timer_init(&x->check_timer, on_check, check_s, check_s);
 	x->check_timer.data = x;
 	ev_timer_start(x->d.loop, &x->check_timer);
-	ev_timer_init(&x->stall_timer, on_stall_timer, stall_limit(x) / 2, stall_limit(x) / 2);
-	x->stall_timer.data = x;
-	ev_timer_start(x->d.loop, &x->stall_timer);
+	stall_init(x);
+	x->check_due = x->awake + check_s;
 	ev_timer_init(&x->shutdown_timer, on_shutdown_timer, 0.05, 0.05);
 	x->shutdown_timer.data = x;
 	ev_timer_init(&x->sub_retry, on_sub_retry, 0.5, 0.);
