@@ -130,6 +130,7 @@ struct ipd {
 
 	/* memberd's view */
 	bool have_view;
+	uint64_t member_incarnation, member_stalls; /* memberd's, from its views */
 	uint32_t nnodes;
 	/* svcd_known: svcd is one of the node's supervised daemons (then svcd_up says how it
 	 * is); otherwise its socket alone tells */

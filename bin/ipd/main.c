@@ -110,8 +110,19 @@ static int hosts_save(struct ipd *x)
 
 /* ---- memberd's view ---- */
 
+static void stalled(struct ipd *x, const char *how, double s);
+static double stall_limit(const struct ipd *x);
+
 static void view_received(struct ipd *x, const struct proto_view *v)
 {
+	/* A pause of the whole machine sends no signal, and our idle loop sleeps for seconds:
+	 * memberd's tick is what notices it. */
+	if (x->have_view && v->incarnation == x->member_incarnation && v->stalls > x->member_stalls &&
+	    v->stall_ms > stall_limit(x) * 1000 && x->ready)
+		stalled(x, "node was paused (memberd saw it) for", v->stall_ms / 1000.0);
+	x->member_incarnation = v->incarnation;
+	x->member_stalls = v->stalls;
+
 	bool first = !x->have_view, changed = first;
 	uint32_t nn = x->d.nodes.count;
 	unsigned total = 0, reachable = 0;
@@ -339,10 +350,10 @@ static void stalled(struct ipd *x, const char *how, double s)
  * time since the loop was last seen), a callback that ran past the limit (stuck, or
  * stopped within it), a suspend of the machine, and check_timer firing late. That last
  * one is the coarse backstop for what sends no signal (a paused VM whose clock jumps, the
- * cgroup freezer): it catches a pause that covers its due time; a shorter one between two
- * checks goes unseen here, and the leader's run on the membership change (or its 10 s
- * check) then ends any double holding. Late is more than limit/2 late, the lateness the
- * old limit/2 timer tolerated. */
+ * cgroup freezer): it catches a pause that covers its due time. A shorter one between two
+ * checks is told by memberd, whose tick sees every pause of the machine (view_received);
+ * only a freeze of ipd's cgroup alone goes unseen until the check. Late is more than
+ * limit/2 late, the lateness the old limit/2 timer tolerated. */
 static void stall_check(struct ipd *x, bool waking)
 {
 	double now = now_mono(), limit = stall_limit(x), gap = now - x->awake;

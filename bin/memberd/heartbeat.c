@@ -120,10 +120,13 @@ static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
 	if (late > md->interval) {
 		/* We were stopped, not our peers: restart every silence count. */
 		md->stat_stalls++;
+		md->stall_ms = (uint32_t)(late * 1000);
 		log_warning("own loop ran %.0f ms late: restarting peers' silence counts", late * 1000);
 		for (uint32_t i = 0; i < md->d.nodes.count; i++)
 			if (md->peer[i].connected)
 				md->peer[i].last_heard = now;
+		/* ipd sleeps for seconds: it learns of a paused machine from us. */
+		view_changed(md, "own loop stalled");
 	}
 	heartbeat_send_all(md, false);
 	check_silence(md, now);

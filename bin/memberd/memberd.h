@@ -98,6 +98,7 @@ struct memberd {
 	unsigned nsubscribers;
 	struct lease lease;
 	uint64_t stat_view_changes, stat_heartbeats_rx, stat_heartbeats_bad, stat_stalls, stat_flaps;
+	uint32_t stall_ms;      /* the latest stall's length: views carry it to subscribers */
 };
 
 double mono_now(void);

@@ -62,7 +62,7 @@ static void publish(struct memberd *md)
 {
 	static struct proto_node_info nodes[CONF_MAX_NODES];
 	struct proto_view v = { .view = md->view, .this_node = md->self, .incarnation = md->incarnation,
-	                        .nodes = nodes };
+	                        .nodes = nodes, .stalls = md->stat_stalls, .stall_ms = md->stall_ms };
 	view_fill(md, nodes, &v.nodes_count);
 	for (unsigned i = 0; i < md->nsubscribers; i++) {
 		struct msg_addr to = { .node = md->self };
@@ -112,7 +112,7 @@ static void reply_view(struct memberd *md, const struct msg_in *in)
 {
 	static struct proto_node_info nodes[CONF_MAX_NODES];
 	struct proto_view v = { .view = md->view, .this_node = md->self, .incarnation = md->incarnation,
-	                        .nodes = nodes };
+	                        .nodes = nodes, .stalls = md->stat_stalls, .stall_ms = md->stall_ms };
 	view_fill(md, nodes, &v.nodes_count);
 	msg_reply(md->d.msg, in, PROTO_VIEW, &v);
 }
