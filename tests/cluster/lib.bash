@@ -1,7 +1,8 @@
 # The loopback cluster harness: N shoal nodes on this machine, each with its own address in
 # 127.0.0.0/8, configuration, run directory, database directory and supervision tree
 # (`shoal node start`). Loaded by bats suites after lib/common (`load cluster/lib`), and
-# sourced by benchmarks (it needs only bash, jq, s6 and $SHOAL_BUILD).
+# sourced by benchmarks and the demo, also after lib/common.bash (for node_re); it needs
+# only bash, jq, s6 and $SHOAL_BUILD.
 #
 # Nodes are numbered i = 1..N here: node i has address 127.0.0.(10+i) and is node number
 # i-1 in the nodes file (and in memberctl's output).
@@ -266,13 +267,16 @@ node_daemon_pid() {
 # _node_connected_is JSON N true|false: in memberctl's `--json list`, node N's "connected"
 # is that (the node objects are flat up to "connected"; no jq in polled checks).
 _node_connected_is() {
-	[[ $1 =~ \{\"node\":$2,[^{}]*\"connected\":$3[,}] ]]
+	local re
+	node_re re "$2" "\"connected\":$3[,}]"
+	[[ $1 =~ $re ]]
 }
 
 # _connected_in JSON: the node numbers memberctl's `--json list` shows connected, in order,
 # space-separated.
 _connected_in() {
-	local rest=$1 got=() re='\{"node":([0-9]+),[^{}]*"connected":(true|false)'
+	local rest=$1 got=() re
+	node_re re '([0-9]+)' '"connected":(true|false)'
 	while [[ $rest =~ $re ]]; do
 		[ "${BASH_REMATCH[2]}" = true ] && got+=("${BASH_REMATCH[1]}")
 		rest=${rest#*"${BASH_REMATCH[0]}"}
