@@ -167,7 +167,8 @@ held_by() { [ "$(holders "$1")" = "$2" ]; }        # held_by ADDR i ("": nobody)
 ipd_restarted() { local p; p=$(node_daemon_pid "$1" ipd) && [ "$p" != "$2" ]; }
 # svcd_seen_up i: node i's memberd has its own svcd up (what ipd goes by for its events).
 svcd_seen_up() {
-	local out re="\\{\"node\":$(($1 - 1)),[^{}]*\"daemons\":\\{[^}]*\"svcd\":\"up\""
+	local out re
+	node_re re "$(($1 - 1))" '"daemons":\{[^}]*"svcd":"up"'
 	out=$(node_memberctl "$1" -t 1000 --json list) && [[ $out =~ $re ]]
 }
 fenced_for() { node_ipctl "$1" -t 1000 --json status | jq -e --arg w "$2" '.fenced | test($w)' >/dev/null; }

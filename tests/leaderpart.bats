@@ -48,7 +48,8 @@ not_leading() {
 
 # partitioned i: node i's leaderd says so, and memberd carries the health reason.
 partitioned() {
-	local out re="\\{\"node\":$(($1 - 1)),[^{}]*\"health\":\\[[^]]*\"partitioned\""
+	local out re
+	node_re re "$(($1 - 1))" '"health":\[[^]]*"partitioned"'
 	out=$(node_leaderctl "$1" -t 1000 --json status) && json_is "$out" partitioned true &&
 		out=$(node_memberctl "$1" -t 1000 --json status) && [[ $out =~ $re ]]
 }

@@ -41,7 +41,8 @@ start3() {
 # state i j: node j's state as node i sees it (e.g. DISABLED|BANNED).
 # (polled: bash's matching on memberctl's one-line JSON, no jq)
 state() {
-	local out re="\\{\"node\":$(($2 - 1)),[^{}]*\"state\":\"([^\"]*)\""
+	local out re
+	node_re re "$(($2 - 1))" '"state":"([^"]*)"'
 	out=$(node_memberctl "$1" -t 1000 --json list) && [[ $out =~ $re ]] && echo "${BASH_REMATCH[1]}"
 }
 

@@ -11,9 +11,9 @@
  * Silence runs from the moment the peer's last heartbeat arrived (the kernel's receive
  * time, not the tick that read it), and is checked at each tick: a peer is disconnected at
  * the first tick at which it has been silent for keepalive limit intervals, less half an
- * interval for the ticks' own jitter. With 100 ms x 5 and peers ticking on the same
- * boundaries, that is 400 to 500 ms after it stopped, and a peer is never blamed for less
- * than 450 ms of silence.
+ * interval for the ticks' own jitter. With the defaults, 125 ms x 4, and peers ticking on
+ * the same boundaries, that is 375 to 500 ms after it stopped, and a peer is never blamed
+ * for less than 437.5 ms of silence (312.5 ms beyond one interval).
  *
  * Never wrong under load: memberd reads its links before it could blame anyone (at any tick
  * where a peer's silence as last read nears the limit), and when its own loop ran more than an interval late (SIGSTOP/SIGCONT, a VM pause, swap),

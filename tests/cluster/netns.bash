@@ -125,7 +125,8 @@ _ns_all() {
 }
 
 ns_cluster_create() {
-	local n=$1 i k d sw cl rid port
+	local n=$1 i k d sw cl rid port keepalive
+	_cluster_keepalive keepalive
 	[ "$(id -u)" = 0 ] || _ns_fail "ns_cluster_create needs root" || return 1
 	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 200)) || _ns_fail "ns_cluster_create: bad count '$n'" || return 1
 	command -v nft >/dev/null || _ns_fail "nft (nftables) is needed for cuts and partitions" || return 1
@@ -188,8 +189,7 @@ ns_cluster_create() {
 			[database]
 			directory = $d/db
 			[membership]
-			keepalive interval = ${CLUSTER_KEEPALIVE_MS:-100}
-			keepalive limit = ${CLUSTER_KEEPALIVE_LIMIT:-5}
+			$keepalive
 			start as = ${NS_START_AS:-enabled}
 			health monitor = ${NS_HEALTH_MONITOR:-none}
 			${NS_EXTRA_MEMBERSHIP:-}

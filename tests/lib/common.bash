@@ -27,6 +27,14 @@ json_is() {
 	json_get v "$1" "$2" && [ "$v" = "$3" ]
 }
 
+# node_re VAR N REST: VAR = a regex for node N's object in a CLI's one-line JSON, from its
+# "node" to REST (a regex), for polled checks (no jq). N may be a regex too, e.g. '([0-9]+)'
+# (then group 1). [^{}]* keeps the match inside N's object, so REST must come before the
+# object's first nested object.
+node_re() {
+	printf -v "$1" '%s' "\\{\"node\":$2,[^{}]*$3"
+}
+
 # wait_for SECONDS CMD...: retry CMD until it succeeds or the deadline passes, every
 # WAIT_FOR_POLL seconds (0.05) or, for a check that itself takes longer than that, after a
 # pause as long as the check took. Some tests watch states that last a moment (an event
