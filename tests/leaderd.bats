@@ -18,13 +18,16 @@ teardown() {
 	cluster_teardown
 }
 
-# ld_cluster N [LOCK [EXTRA-CONF]]: N nodes with a 500 ms lease (carried by memberd: 4 keepalive intervals or more), started and connected.
+# ld_cluster N [LOCK [EXTRA-CONF]]: N nodes, started and connected. The lease is 500 ms with
+# lock none (memberd's heartbeats carry a lease of 4 keepalive intervals or more), 300 ms
+# with a lock (leaderd renews it itself).
 ld_cluster() {
-	local n=$1 lock=${2:-none} extra=${3:-} i
+	local n=$1 lock=${2:-none} extra=${3:-} i lease=300
+	[ "$lock" = none ] && lease=500
 	cluster_create "$n"
 	for ((i = 1; i <= n; i++)); do
-		printf '[cluster]\ncluster lock = %s\n[membership]\nhealth monitor = none\n[leadership]\nlease = 500\n%b' \
-			"$lock" "$extra" >>"$(node_conf "$i")"
+		printf '[cluster]\ncluster lock = %s\n[membership]\nhealth monitor = none\n[leadership]\nlease = %s\n%b' \
+			"$lock" "$lease" "$extra" >>"$(node_conf "$i")"
 	done
 	cluster_start
 	wait_for 20 cluster_connected

@@ -20,12 +20,14 @@ teardown() {
 	ns_teardown
 }
 
-# lp_cluster LOCK: 3 nodes with a 500 ms lease (memberd carries a lease of 4 keepalive intervals or more), connected, one leader.
+# lp_cluster LOCK: 3 nodes, connected, one leader. The lease is 500 ms with lock none
+# (memberd's heartbeats carry a lease of 4 keepalive intervals or more), 300 ms with a lock.
 lp_cluster() {
-	local i
+	local i lease=300
+	[ "$1" = none ] && lease=500
 	ns_cluster_create 3
 	for ((i = 1; i <= 3; i++)); do
-		printf '[cluster]\ncluster lock = %s\n[leadership]\nlease = 500\n' "$1" >>"$(node_conf "$i")"
+		printf '[cluster]\ncluster lock = %s\n[leadership]\nlease = %s\n' "$1" "$lease" >>"$(node_conf "$i")"
 	done
 	ns_cluster_start
 	wait_for 20 cluster_connected

@@ -128,6 +128,7 @@ static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
 		/* ipd sleeps for seconds: it learns of a paused machine from us. */
 		view_changed(md, "own loop stalled");
 	}
+	lease_tick(md);
 	heartbeat_send_all(md, false);
 	check_silence(md, now);
 }

@@ -76,7 +76,9 @@ static void detach(struct memberd *md)
 	}
 	if (l->tfd >= 0)
 		close(l->tfd);
-	l->pidfd = l->tfd = -1;
+	if (l->statfd >= 0)
+		close(l->statfd);
+	l->pidfd = l->tfd = l->statfd = -1;
 	l->pid = 0;
 	l->role = 0;
 	l->deadline = 0;
@@ -120,6 +122,9 @@ static int attach(struct memberd *md, pid_t pid, int fdno, char *why, size_t len
 	}
 	l->pid = pid;
 	l->fdno = fdno;
+	char path[48];
+	snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+	l->statfd = open(path, O_RDONLY | O_CLOEXEC); /* -1: only the pings tell a hung one */
 	ev_io_init(&l->exit_w, on_leaderd_exit, l->pidfd, EV_READ);
 	l->exit_w.data = md;
 	ev_io_start(md->d.loop, &l->exit_w);
@@ -129,7 +134,7 @@ static int attach(struct memberd *md, pid_t pid, int fdno, char *why, size_t len
 void lease_init(struct memberd *md)
 {
 	struct lease *l = &md->lease;
-	l->tfd = l->pidfd = l->trace_fd = -1;
+	l->tfd = l->pidfd = l->statfd = l->trace_fd = -1;
 	const char *on = getenv("SHOAL_LEADERD_TRACE");
 	if (on && strcmp(on, "1") == 0) {
 		char path[sizeof md->d.conf.run_dir + 32];
@@ -283,6 +288,24 @@ void lease_heard(struct memberd *md, uint32_t from, const struct proto_heartbeat
 	}
 	if (claim || hb->lease_term > l->term)
 		pass_on(md, from, hb, at);
+}
+
+/* Each tick while carrying: a stopped leaderd (SIGSTOP, a debugger) must not go on leading
+ * or following through us until the pings find it hung, seconds later. Its state letter
+ * is read without waking it. */
+void lease_tick(struct memberd *md)
+{
+	struct lease *l = &md->lease;
+	char buf[128];
+	if (l->statfd < 0 || !lease_carried(md))
+		return;
+	ssize_t n = pread(l->statfd, buf, sizeof buf - 1, 0);
+	if (n <= 0)
+		return;
+	buf[n] = '\0';
+	const char *p = strrchr(buf, ')'); /* the name may hold anything, even ") " */
+	if (p && (p[2] == 'T' || p[2] == 't'))
+		lease_drop(md, "stopped");
 }
 
 /* Once a second: what leaderd was told and did not take up is told again. */

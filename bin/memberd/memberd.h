@@ -64,6 +64,7 @@ struct lease {
 	uint64_t lease_ns;
 	uint64_t deadline;      /* CLOCK_MONOTONIC ns: where leaderd's timer was last set */
 	int tfd, pidfd;         /* leaderd's timer; leaderd itself, to notice its exit */
+	int statfd;             /* its /proc/PID/stat, to notice it stopped */
 	pid_t pid;
 	int fdno;
 	ev_io exit_w;
@@ -139,6 +140,7 @@ bool lease_carried(const struct memberd *md);   /* leading or following: read li
 void lease_fill(struct memberd *md, struct proto_heartbeat *hb);
 void lease_heard(struct memberd *md, uint32_t from, const struct proto_heartbeat *hb, double arrived);
 void lease_chores(struct memberd *md);         /* every CHORES_S */
+void lease_tick(struct memberd *md);           /* every tick */
 void lease_drop(struct memberd *md, const char *why); /* leaderd hung or down */
 
 /* view.c */

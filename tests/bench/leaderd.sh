@@ -5,7 +5,8 @@
 # and 16 nodes with the locks none and file:; and the messages of one election as N grows.
 # Times come from the nodes' traces (CLOCK_MONOTONIC, shared by all nodes of one machine):
 # failure = just before the signal, announced = the last surviving node's first accept (or
-# start) of a newer term. Lease 300 ms, keepalive 100 ms x 5 (the harness's defaults).
+# start) of a newer term. Lease LD_BENCH_LEASE ms (300: leaderd sends its own renewals; 400
+# or more: memberd's heartbeats carry them), keepalive 100 ms x 5 (the harness's defaults).
 #
 #   BENCH leaderd_failover_<kind>_<lock>_<N>n <ms> ms
 #   BENCH leaderd_election_msgs_<N>n <count> messages
@@ -20,6 +21,7 @@ BATS_TEST_DIRNAME=$TOP/tests
 . "$TOP/tests/cluster/lib.bash"
 REPS=${LD_BENCH_REPS:-10}
 SIZES=${LD_BENCH_SIZES:-3 16}
+LEASE=${LD_BENCH_LEASE:-300}
 LOCKFILE=
 
 trap 'cluster_teardown >/dev/null 2>&1; [ -n "$LOCKFILE" ] && rm -f "$LOCKFILE"' EXIT
@@ -59,8 +61,8 @@ setup() {
 	local n=$1 lock=$2 i
 	cluster_create "$n"
 	for ((i = 1; i <= n; i++)); do
-		printf '[cluster]\ncluster lock = %s\n[membership]\nhealth monitor = none\n[leadership]\nlease = 300\n' \
-			"$lock" >>"$(node_conf "$i")"
+		printf '[cluster]\ncluster lock = %s\n[membership]\nhealth monitor = none\n[leadership]\nlease = %s\n' \
+			"$lock" "$LEASE" >>"$(node_conf "$i")"
 	done
 	cluster_start >/dev/null || return 1
 	wait_for 60 cluster_connected || return 1
