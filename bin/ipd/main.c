@@ -119,7 +119,7 @@ static void view_received(struct ipd *x, const struct proto_view *v)
 	 * memberd's tick is what notices it. */
 	if (x->have_view && v->incarnation == x->member_incarnation && v->stalls > x->member_stalls &&
 	    v->stall_ms > stall_limit(x) * 1000 && x->ready)
-		stalled(x, "node was paused (memberd saw it) for", v->stall_ms / 1000.0);
+		stalled(x, "was paused with its node (memberd saw it) for", v->stall_ms / 1000.0);
 	x->member_incarnation = v->incarnation;
 	x->member_stalls = v->stalls;
 

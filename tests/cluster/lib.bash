@@ -13,6 +13,8 @@
 #   cluster_kill i          SIGKILL the node's whole tree: s6-svscan, then s6-supervise and
 #                           the daemons, each by pid
 #   cluster_freeze i        SIGSTOP the same processes; cluster_thaw i: SIGCONT them
+#   cluster_pause i         freeze them with the cgroup freezer (a paused VM: no signal);
+#                           cluster_unpause i
 #   cluster_teardown        call from teardown(): stops everything, kills by pid what is left,
 #                           fails if a sanitizer wrote a report, removes the files
 #   node_conf i, node_run i, node_addr i, node_number i
@@ -258,6 +260,36 @@ wait_for_gone() {
 cluster_freeze() { _signal_tree STOP "$1" >/dev/null; }
 cluster_thaw() { _signal_tree CONT "$1" >/dev/null; }
 
+# cluster_pause i / cluster_unpause i: freeze node i's tree with the cgroup freezer, as a
+# paused VM is: no signal, nothing runs, and the clocks go on (v1 freezer or v2 cgroup.freeze).
+_pause_cg() {
+	if [ -d /sys/fs/cgroup/freezer ]; then
+		echo "/sys/fs/cgroup/freezer/shoal-pause.${CLUSTER_DIR##*.}.$1"
+	else
+		echo "/sys/fs/cgroup/shoal-pause.${CLUSTER_DIR##*.}.$1"
+	fi
+}
+cluster_pause() {
+	local cg p
+	cg=$(_pause_cg "$1")
+	mkdir -p "$cg" || return 1
+	for p in $(node_tree_pids "$1"); do
+		if [ -e "$cg/tasks" ]; then echo "$p" >"$cg/tasks"; else echo "$p" >"$cg/cgroup.procs"; fi
+	done
+	if [ -e "$cg/freezer.state" ]; then echo FROZEN >"$cg/freezer.state"; else echo 1 >"$cg/cgroup.freeze"; fi
+}
+cluster_unpause() {
+	local cg p root
+	cg=$(_pause_cg "$1")
+	[ -d "$cg" ] || return 0
+	if [ -e "$cg/freezer.state" ]; then echo THAWED >"$cg/freezer.state"; else echo 0 >"$cg/cgroup.freeze"; fi
+	root=$(dirname "$cg")
+	for p in $(cat "$cg/cgroup.procs" 2>/dev/null); do
+		if [ -e "$root/tasks" ]; then echo "$p" >"$root/tasks"; else echo "$p" >"$root/cgroup.procs"; fi
+	done
+	rmdir "$cg"
+}
+
 node_daemon_pid() {
 	local pid
 	pid=$(s6-svstat -o pid "$CLUSTER_DIR/n$1/run/scan/${2:-memberd}" 2>/dev/null) || return 1
@@ -313,7 +345,8 @@ cluster_teardown() {
 		t=$(_tree "$(_svscan_pid "$i")")
 		# shellcheck disable=SC2086
 		_cluster_remember $t
-		# A frozen tree would only die by SIGKILL: let it stop properly.
+		# A frozen tree would only die by SIGKILL (a paused one not even so): let it stop.
+		cluster_unpause "$i"
 		for p in $t; do _kill_pid CONT "${p%%:*}"; done
 		"$CLUSTER_BIN/shoal" -c "$(node_conf "$i")" node stop >/dev/null 2>&1 || rc=1
 	done
