@@ -359,8 +359,8 @@ freeze_each() {
 		if [ "$v" = "$l" ]; then cluster_pause "$v"; else ns_freeze "$v"; fi
 		survivors=($(others "$v"))
 		wait_for 20 all_answer "${survivors[@]}"
+		sleep 1 # the stop outlasts ipd's limit (1 s) in any case
 		if [ "$v" = "$l" ]; then
-			sleep 1 # longer than ipd's limit (1 s) in any case
 			cluster_unpause "$v"
 			wait_for 5 grep -q "ipd.*was paused with its node" "$(node_run "$v")/node.log"
 		else
