@@ -290,14 +290,15 @@ void lease_heard(struct memberd *md, uint32_t from, const struct proto_heartbeat
 		pass_on(md, from, hb, at);
 }
 
-/* Each tick while carrying: a stopped leaderd (SIGSTOP, a debugger) must not go on leading
+/* While carrying: a stopped leaderd (SIGSTOP, a debugger) must not go on leading
  * or following through us until the pings find it hung, seconds later. Its state letter
  * is read without waking it. */
 void lease_tick(struct memberd *md)
 {
 	struct lease *l = &md->lease;
 	char buf[128];
-	if (l->statfd < 0 || !lease_carried(md))
+	/* Every fourth tick: a stop seen half a second later is as good, for a syscall less. */
+	if (l->statfd < 0 || !lease_carried(md) || l->ticks++ % 4)
 		return;
 	ssize_t n = pread(l->statfd, buf, sizeof buf - 1, 0);
 	if (n <= 0)

@@ -65,6 +65,7 @@ struct lease {
 	uint64_t deadline;      /* CLOCK_MONOTONIC ns: where leaderd's timer was last set */
 	int tfd, pidfd;         /* leaderd's timer; leaderd itself, to notice its exit */
 	int statfd;             /* its /proc/PID/stat, to notice it stopped */
+	unsigned ticks;
 	pid_t pid;
 	int fdno;
 	ev_io exit_w;
