@@ -96,8 +96,10 @@ static void on_reply(struct msg_ctx *m, int status, const struct msg_in *in, voi
 	const struct proto_lease_set_reply *r = in->body;
 	ld->carried = true;
 	/* Claims memberd acknowledged for the previous registration bind us as promises. */
-	if (c.role == PROTO_LEASE_ROLE_FOLLOW && r->final_ns > ld->lease)
+	if (c.role == PROTO_LEASE_ROLE_FOLLOW && r->final_ns > ld->lease) {
 		promise(ld, r->final_ns - ld->lease, c.term);
+		ld->leader_heard = max64(ld->leader_heard, r->final_ns - ld->lease);
+	}
 	if (ld->ending_term) {
 		/* memberd claims for us no more: this is where the term ended. */
 		uint64_t end = r->final_ns && r->final_ns < now_ns() ? r->final_ns : now_ns();

@@ -801,6 +801,11 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 	/* Whatever the lock: not within a lease of the last renewal we accepted. */
 	if (ld->leader_heard)
 		at = max64(at, ld->leader_heard + ld->lease_drift);
+	/* A registration being handed over: where memberd's last acknowledgement left the
+	 * promise comes with the reply, which evaluates again. A bid before it would count
+	 * from a stale copy and meet refusals. */
+	if (now >= at && carry_used(ld) && !ld->carried)
+		return next;
 	if (now >= at) {
 		bid(ld, now);
 		if (ld->role == ROLE_LEADER)
