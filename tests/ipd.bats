@@ -684,6 +684,8 @@ sock_destroy() {
 	# reason is what fences it.
 	ip_cluster 4 "[cluster]\ncluster lock = file:$BATS_TEST_TMPDIR/lock\n"
 	wait_for 20 settled
+	# Addresses may settle while a node still waits to hear the lock's holder.
+	wait_for 10 leader_node
 	l=$(leader_node)
 	p=$(others "$l" | head -1)
 	b=($(others "$l" | tail -2))
