@@ -163,7 +163,7 @@ static int save_newest(struct leaderd *ld, uint64_t term)
 		ld->newest = old;
 		return -1;
 	}
-	trace(ld, "term %" PRIu64 " %u %" PRIu64, term, ld->self, now_ns());
+	member_trace(ld->trace_fd, "term %" PRIu64 " %u %" PRIu64, term, ld->self, now_ns());
 	return 0;
 }
 
@@ -203,7 +203,7 @@ static void send_renewals(struct leaderd *ld, uint64_t now)
 		ld->ack_term = ld->leader_term;
 		if (majority(ld) <= 1) {
 			ld->lease_until = now + ld->lease;
-			trace(ld, "valid %" PRIu64 " %u %" PRIu64, ld->leader_term, ld->self,
+			member_trace(ld->trace_fd, "valid %" PRIu64 " %u %" PRIu64, ld->leader_term, ld->self,
 			      ld->lease_until);
 		}
 	} else if (ld->lock_kind == CONF_LOCK_FILE && !ld->renew_asked) {
@@ -214,7 +214,7 @@ static void send_renewals(struct leaderd *ld, uint64_t now)
 		 * the others bid only a lease after the last renewal they heard: so a leaderd that
 		 * dies (its helper with it) is never overlapped by the next leader. */
 		ld->lease_until = now + ld->lease;
-		trace(ld, "valid %" PRIu64 " %u %" PRIu64, ld->leader_term, ld->self, ld->lease_until);
+		member_trace(ld->trace_fd, "valid %" PRIu64 " %u %" PRIu64, ld->leader_term, ld->self, ld->lease_until);
 	}
 	struct proto_leader_renew r = { .term = ld->leader_term, .leader = ld->self, .seq = seq,
 	                                .sent_ns = now, .lease_ms = (uint32_t)(ld->lease / MS) };
@@ -259,7 +259,7 @@ static void on_renew_ack(struct msg_ctx *m, int status, const struct msg_in *in,
 		uint64_t until = e->sent + ld->lease;
 		if (until > ld->lease_until) {
 			ld->lease_until = until;
-			trace(ld, "valid %" PRIu64 " %u %" PRIu64, ld->leader_term, ld->self, until);
+			member_trace(ld->trace_fd, "valid %" PRIu64 " %u %" PRIu64, ld->leader_term, ld->self, until);
 		}
 	}
 }
@@ -287,7 +287,7 @@ static void become_leader(struct leaderd *ld, uint64_t term, uint64_t until)
 	if (!carry_used(ld))
 		msg_set_lazy_links(ld->d.msg, true);
 	ld->renew_asked = 0;
-	trace(ld, "start %" PRIu64 " %u %" PRIu64 " %" PRIu64, term, ld->self, now, until);
+	member_trace(ld->trace_fd, "start %" PRIu64 " %u %" PRIu64 " %" PRIu64, term, ld->self, now, until);
 	log_notice("leading: term %" PRIu64 " (lock %s)", term, ld->d.conf.cluster_lock);
 	set_leader(ld, ld->self, term, "elected");
 	if (carry_used(ld)) {
@@ -300,7 +300,7 @@ static void become_leader(struct leaderd *ld, uint64_t term, uint64_t until)
 
 void election_trace_end(struct leaderd *ld, uint64_t term, uint64_t at)
 {
-	trace(ld, "end %" PRIu64 " %u %" PRIu64, term, ld->self, at);
+	member_trace(ld->trace_fd, "end %" PRIu64 " %u %" PRIu64, term, ld->self, at);
 }
 
 void election_step_down(struct leaderd *ld, const char *why)
@@ -522,7 +522,7 @@ static bool accept_renewal(struct leaderd *ld, uint32_t leader, uint64_t term, u
 	if (save_newest(ld, term) < 0)
 		return false; /* not durable: do not act on it */
 	ld->stat_accepted++;
-	trace(ld, "accept %" PRIu64 " %u %" PRIu64 " %u %" PRIu64, term, leader, sent_ns, ld->self, heard);
+	member_trace(ld->trace_fd, "accept %" PRIu64 " %u %" PRIu64 " %u %" PRIu64, term, leader, sent_ns, ld->self, heard);
 	ld->leader_heard = max64(ld->leader_heard, heard);
 	if (ld->lock_kind == CONF_LOCK_NONE) {
 		ld->ack_until = max64(ld->ack_until, heard + ld->lease_drift);
@@ -703,7 +703,7 @@ void election_lock_renewed(struct leaderd *ld, uint64_t asked)
 	uint64_t until = asked + ld->lease;
 	if (until > ld->lease_until) {
 		ld->lease_until = until;
-		trace(ld, "valid %" PRIu64 " %u %" PRIu64, ld->leader_term, ld->self, until);
+		member_trace(ld->trace_fd, "valid %" PRIu64 " %u %" PRIu64, ld->leader_term, ld->self, until);
 	}
 }
 

@@ -177,8 +177,6 @@ int request_leaderd(struct leaderd *ld, uint32_t node, unsigned type, const void
 void store_load(struct leaderd *ld);
 /* Writes newest/voted_term/voted_for durably; -1 (logged) if it could not. */
 int store_save(struct leaderd *ld);
-void trace_open(struct leaderd *ld);
-void trace(struct leaderd *ld, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* lockfile.c: file:PATH */
 void lockfile_start(struct leaderd *ld);

@@ -278,7 +278,7 @@ int main(int argc, char **argv)
 	msg_counter_add(ld->d.msg, "election_msgs", &ld->stat_election_msgs);
 	msg_set_handler(ld->d.msg, on_message, ld);
 	store_load(ld);
-	trace_open(ld);
+	ld->trace_fd = member_trace_open(ld->d.conf.run_dir);
 	subscribers_load(ld);
 	election_start(ld);
 	if (ld->lock_kind == CONF_LOCK_FILE)

@@ -21,7 +21,9 @@
  *     term TERM NODE AT              NODE's newest term is now TERM
  *
  * UNTIL is 18446744073709551615 for a lock that never expires (`!COMMAND`). The lines are
- * appended with one write(2) each, so a killed leaderd loses none it has written. */
+ * appended with one write(2) each, so a killed leaderd loses none it has written. leaderd
+ * and memberd (the valid and accept lines of a lease it carries) both write it, through
+ * lib/member's member_trace. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -78,30 +80,3 @@ int store_save(struct leaderd *ld)
 	return 0;
 }
 
-void trace_open(struct leaderd *ld)
-{
-	char path[PATH_MAX + 32];
-	const char *on = getenv("SHOAL_LEADERD_TRACE");
-	if (!on || strcmp(on, "1") != 0)
-		return;
-	snprintf(path, sizeof path, "%s/leaderd.trace", ld->d.conf.run_dir);
-	ld->trace_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	if (ld->trace_fd < 0)
-		log_warning("unable to open %s: %s", path, strerror(errno));
-}
-
-void trace(struct leaderd *ld, const char *fmt, ...)
-{
-	char buf[256];
-	va_list ap;
-	if (ld->trace_fd < 0)
-		return;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof buf - 1)
-		return;
-	buf[n++] = '\n';
-	if (write(ld->trace_fd, buf, (size_t)n) != n)
-		log_warning("unable to write the trace: %s", strerror(errno));
-}

@@ -17,7 +17,6 @@
  * carries a lease (heartbeat.c). */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,25 +31,6 @@
 #define LEASE_NONE_NODE UINT32_MAX
 
 static uint64_t ns_of(double s) { return (uint64_t)(s * 1e9); }
-
-static void trace(struct memberd *md, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void trace(struct memberd *md, const char *fmt, ...)
-{
-	struct lease *l = &md->lease;
-	if (l->trace_fd < 0)
-		return;
-	char buf[160];
-	va_list ap;
-	va_start(ap, fmt);
-	int n = vsnprintf(buf, sizeof buf - 1, fmt, ap);
-	va_end(ap);
-	if (n < 0 || n >= (int)sizeof buf - 1)
-		return;
-	buf[n++] = '\n';
-	/* One write per line on an O_APPEND file: lines of leaderd and memberd never mix. */
-	if (write(l->trace_fd, buf, (size_t)n) != n)
-		log_warning("unable to write the leadership trace: %s", strerror(errno));
-}
 
 static void set_timer(struct lease *l, uint64_t at)
 {
@@ -134,13 +114,8 @@ static int attach(struct memberd *md, pid_t pid, int fdno, char *why, size_t len
 void lease_init(struct memberd *md)
 {
 	struct lease *l = &md->lease;
-	l->tfd = l->pidfd = l->statfd = l->trace_fd = -1;
-	const char *on = getenv("SHOAL_LEADERD_TRACE");
-	if (on && strcmp(on, "1") == 0) {
-		char path[sizeof md->d.conf.run_dir + 32];
-		snprintf(path, sizeof path, "%s/leaderd.trace", md->d.conf.run_dir);
-		l->trace_fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
-	}
+	l->tfd = l->pidfd = l->statfd = -1;
+	l->trace_fd = member_trace_open(md->d.conf.run_dir);
 }
 
 void lease_set(struct memberd *md, const struct msg_in *in)
@@ -215,7 +190,7 @@ static void leader_count(struct memberd *md)
 	if (seq == 0 || c->seq != seq || c->sent + l->lease_ns <= l->deadline)
 		return;
 	extend(l, c->sent + l->lease_ns);
-	trace(md, "valid %" PRIu64 " %u %" PRIu64, l->term, md->self, l->deadline);
+	member_trace(md->lease.trace_fd, "valid %" PRIu64 " %u %" PRIu64, l->term, md->self, l->deadline);
 }
 
 void lease_fill(struct memberd *md, struct proto_heartbeat *hb)
@@ -274,7 +249,7 @@ void lease_heard(struct memberd *md, uint32_t from, const struct proto_heartbeat
 			l->heard_seq = hb->seq;
 		l->leader_incarnation = md->peer[from].incarnation;
 		extend(l, at + l->lease_ns);
-		trace(md, "accept %" PRIu64 " %u %" PRIu64 " %u %" PRIu64, hb->lease_term, from,
+		member_trace(md->lease.trace_fd, "accept %" PRIu64 " %u %" PRIu64 " %u %" PRIu64, hb->lease_term, from,
 		      hb->lease_sent_ns, md->self, at);
 		return;
 	}

@@ -18,4 +18,12 @@
 /* "OK", or the set flags joined by '|' (e.g. "DISCONNECTED|UNHEALTHY"). */
 const char *member_flags_str(uint32_t flags, char *buf, size_t len);
 
+/* The leadership trace that tests/cluster/leadercheck.py checks: <run dir>/leaderd.trace,
+ * written by leaderd and by memberd (which carries the lease), only when the environment
+ * has SHOAL_LEADERD_TRACE=1 (it grows by a line per renewal). member_trace_open returns the
+ * descriptor, or -1 when off or not openable; member_trace on -1 does nothing. One write
+ * per line on an O_APPEND file, so the two writers' lines never mix. */
+int member_trace_open(const char *run_dir);
+void member_trace(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
 #endif
