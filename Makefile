@@ -39,7 +39,9 @@ all: deps $(BINS) $(TESTS)
 deps:
 	@contrib/deps.sh --check 2>/dev/null || contrib/deps.sh
 
-$(O)/gen/proto_gen.c $(O)/gen/proto_gen.h: lib/proto/shoal.schema lib/proto/gen.py
+# One run of gen.py makes both files: a grouped target (&:), or make runs it once for each
+# and the second run leaves every object older than the header it was built against.
+$(O)/gen/proto_gen.c $(O)/gen/proto_gen.h &: lib/proto/shoal.schema lib/proto/gen.py
 	@mkdir -p $(O)/gen
 	$(PYTHON) lib/proto/gen.py lib/proto/shoal.schema $(O)/gen/proto_gen
 
