@@ -39,9 +39,19 @@ static uint64_t timer_deadline(const struct leaderd *ld)
 	return now_ns() + (uint64_t)its.it_value.tv_sec * 1000000000ULL + (uint64_t)its.it_value.tv_nsec;
 }
 
-/* No vote within lease x (1 + drift) of a claim acknowledged (election.c). */
-static void promise(struct leaderd *ld, uint64_t heard, uint64_t term)
+static bool released(const struct leaderd *ld, uint32_t leader, uint64_t term)
 {
+	return leader == ld->released_leader && term == ld->released_term;
+}
+
+/* No vote within lease x (1 + drift) of a claim acknowledged (election.c), unless its
+ * leader released the term: it stopped acting before it said so, and what its memberd
+ * claims until it hears of that binds nobody (or every voter would wait a lease out after
+ * each release, and the bids meanwhile would be refused). */
+static void promise(struct leaderd *ld, uint64_t heard, uint32_t leader, uint64_t term)
+{
+	if (released(ld, leader, term))
+		return;
 	if (heard + ld->lease_drift > ld->ack_until) {
 		ld->ack_until = heard + ld->lease_drift;
 		ld->ack_term = term;
@@ -59,7 +69,7 @@ void carry_sync(struct leaderd *ld)
 		ld->lease_until = max64(ld->lease_until, at);
 	} else if (ld->reg_role == PROTO_LEASE_ROLE_FOLLOW && at > ld->lease) {
 		/* memberd acknowledged every claim that arrived up to at - lease: promises. */
-		promise(ld, at - ld->lease, ld->reg_term);
+		promise(ld, at - ld->lease, ld->reg_leader, ld->reg_term);
 		if (ld->leader == ld->reg_leader && ld->leader_term == ld->reg_term)
 			ld->leader_heard = max64(ld->leader_heard, at - ld->lease);
 	}
@@ -96,8 +106,8 @@ static void on_reply(struct msg_ctx *m, int status, const struct msg_in *in, voi
 	const struct proto_lease_set_reply *r = in->body;
 	ld->carried = true;
 	/* Claims memberd acknowledged for the previous registration bind us as promises. */
-	if (c.role == PROTO_LEASE_ROLE_FOLLOW && r->final_ns > ld->lease) {
-		promise(ld, r->final_ns - ld->lease, c.term);
+	if (c.role == PROTO_LEASE_ROLE_FOLLOW && r->final_ns > ld->lease && !released(ld, c.leader, c.term)) {
+		promise(ld, r->final_ns - ld->lease, c.leader, c.term);
 		ld->leader_heard = max64(ld->leader_heard, r->final_ns - ld->lease);
 	}
 	if (ld->ending_term) {
@@ -118,6 +128,13 @@ static void lease_register(struct leaderd *ld, unsigned role, uint64_t term, uin
 		return;
 	*c = (struct reg_ctx){ .gen = ++ld->reg_gen, .role = ld->carried ? ld->reg_role : 0,
 	                       .term = ld->reg_term, .leader = ld->reg_leader };
+	if (ld->carried)
+		ld->pend_follows = 0;
+	if (ld->reg_role == PROTO_LEASE_ROLE_FOLLOW) {
+		ld->pend_follows++;
+		ld->pend_leader = ld->reg_leader;
+		ld->pend_term = ld->reg_term;
+	}
 	/* Until the reply, the previous registration's acknowledgements may still go out. */
 	if (ld->carried && ld->reg_role == PROTO_LEASE_ROLE_FOLLOW)
 		carry_sync(ld);
@@ -134,6 +151,19 @@ static void lease_register(struct leaderd *ld, unsigned role, uint64_t term, uin
 		free(c);
 		ld->reg_role = 0;
 	}
+}
+
+/* Until memberd confirms a registration, it may still acknowledge claims under one it
+ * replaces, or already under the one it is given: a vote then would count from a stale
+ * promise. A registration that follows nobody, replacing one that followed a released
+ * term, binds nothing (so that the bids after a release are not refused). */
+bool carry_vote_waits(const struct leaderd *ld)
+{
+	if (!carry_used(ld) || ld->carried)
+		return false;
+	if (ld->reg_role == PROTO_LEASE_ROLE_FOLLOW || ld->pend_follows > 1)
+		return true;
+	return ld->pend_follows == 1 && !released(ld, ld->pend_leader, ld->pend_term);
 }
 
 void carry_update(struct leaderd *ld)

@@ -473,7 +473,7 @@ void election_bid_received(struct leaderd *ld, const struct msg_in *in)
 		why = "just started";
 	else if (now < ld->ack_until)
 		why = "leader's lease may still run";
-	else if (carry_used(ld) && !ld->carried)
+	else if (carry_vote_waits(ld))
 		why = "lease hand-over to memberd under way";
 	else if (ld->voted_term > b->term || (ld->voted_term == b->term && ld->voted_for != b->candidate))
 		why = "already voted in this term";
@@ -600,9 +600,10 @@ static void elect_forwarded(struct msg_ctx *m, int status, const struct msg_in *
 void election_elect(struct leaderd *ld, const struct msg_in *in)
 {
 	if (ld->role == ROLE_LEADER) {
+		/* step_down holds us back an election timeout: the others' first candidate
+		 * bids at once (it ranks the lost leader last), and a bid of ours beside it
+		 * would split the votes, at every retry, more often the more nodes there are. */
 		election_step_down(ld, "an election was asked for");
-		ld->hold_until = 0;
-		ld->no_leader_since = 0; /* the preferred candidate bids at once */
 	} else if (ld->leader != NODE_NONE && !in->remote) {
 		struct proto_envelope *env = calloc(1, sizeof *env);
 		char *svc = strdup(in->env->src_service);
@@ -804,7 +805,7 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 	/* A registration being handed over: where memberd's last acknowledgement left the
 	 * promise comes with the reply, which evaluates again. A bid before it would count
 	 * from a stale copy and meet refusals. */
-	if (now >= at && carry_used(ld) && !ld->carried)
+	if (now >= at && carry_vote_waits(ld))
 		return next;
 	if (now >= at) {
 		bid(ld, now);

@@ -114,6 +114,9 @@ struct leaderd {
 	unsigned reg_role;       /* PROTO_LEASE_ROLE_*, 0: none asked yet */
 	uint64_t reg_term;
 	uint32_t reg_leader;
+	unsigned pend_follows;   /* following registrations replaced since the last confirmed */
+	uint32_t pend_leader;    /* ... the newest of them */
+	uint64_t pend_term;
 	uint64_t claim_seq;      /* the seq of the leader's claim we accepted */
 	uint64_t ending_term;    /* a term we stepped down from, traced once memberd stops */
 	uint32_t released_leader; /* its claims may still be in flight: not to be taken up */
@@ -161,6 +164,7 @@ void carry_start(struct leaderd *ld);
 bool carry_used(const struct leaderd *ld);  /* lock `none` and memberd carries it */
 void carry_sync(struct leaderd *ld);        /* lease_until, leader_heard from the timer */
 void carry_update(struct leaderd *ld);      /* registers what the state asks for */
+bool carry_vote_waits(const struct leaderd *ld); /* memberd may still acknowledge claims */
 void election_lease_heard(struct leaderd *ld, const struct msg_in *in);
 void election_trace_end(struct leaderd *ld, uint64_t term, uint64_t at);
 

@@ -20,7 +20,7 @@ BATS_TEST_DIRNAME=$TOP/tests
 # shellcheck source=/dev/null
 . "$TOP/tests/cluster/lib.bash"
 REPS=${LD_BENCH_REPS:-10}
-SIZES=${LD_BENCH_SIZES:-3 16}
+SIZES=${LD_BENCH_SIZES-3 16} # set and empty: the election messages alone
 LEASE=${LD_BENCH_LEASE:-300}
 LOCKFILE=
 
