@@ -547,7 +547,7 @@ void election_lease_heard(struct leaderd *ld, const struct msg_in *in)
 	const struct proto_lease_heard *h = in->body;
 	if (in->remote || strcmp(in->env->src_service, "memberd") != 0)
 		return;
-	if (h->node == ld->self && h->term == 0) {
+	if (h->dropped) {
 		/* memberd dropped our lease (it took us for hung): register anew. */
 		carry_sync(ld);
 		ld->carried = false;

@@ -71,7 +71,7 @@ void lease_drop(struct memberd *md, const char *why)
 	log_notice("leaderd is %s: its lease is no longer carried", why);
 	detach(md);
 	/* Read when it runs again: it registers anew. */
-	struct proto_lease_heard h = { .node = md->self, .leader = LEASE_NONE_NODE };
+	struct proto_lease_heard h = { .node = md->self, .leader = LEASE_NONE_NODE, .dropped = true };
 	struct msg_addr to = { .node = md->self, .service = "leaderd" };
 	msg_send(md->d.msg, &to, PROTO_LEASE_HEARD, &h);
 }
