@@ -205,14 +205,7 @@ int main(int argc, char **argv)
 		cli_call(&c, self, "ipd", PROTO_IP_REALLOC, &q, "ask for a rebalance", &r);
 		print_done(&c, &r, self, false);
 	} else if (strcmp(cmd, "stats") == 0) {
-		cli_call(&c, targets[0], "ipd", PROTO_STATS_GET, &(struct proto_stats_get){ 0 },
-		         "ask ipd for its counters", &r);
-		const struct proto_stats *s = r.body;
-		for (size_t i = 0; i < s->counters_count; i++)
-			printf(c.json ? "%s\"%s\":%llu" : "%s%-20s %llu\n", c.json ? (i ? "," : "{") : "",
-			       s->counters[i].name, (unsigned long long)s->counters[i].value);
-		if (c.json)
-			printf("%s}\n", s->counters_count ? "" : "{");
+		cli_stats(&c, targets[0], "ipd");
 	} else {
 		for (unsigned t = 0; t < ntargets; t++) {
 			uint32_t n = targets[t];

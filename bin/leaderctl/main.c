@@ -92,22 +92,7 @@ static void print_status(struct cli *c, const struct proto_leader_status *s)
 
 static int cmd_stats(struct cli *c)
 {
-	struct msg_in r;
-	cli_call(c, msg_self_node(c->msg), "leaderd", PROTO_STATS_GET, &(struct proto_stats_get){ 0 },
-	         "ask leaderd for its counters", &r);
-	const struct proto_stats *s = r.body;
-	if (c->json) {
-		struct json j;
-		json_init(&j, stdout);
-		json_obj_begin(&j, NULL);
-		for (size_t i = 0; i < s->counters_count; i++)
-			json_uint(&j, s->counters[i].name, s->counters[i].value);
-		json_obj_end(&j);
-		json_end(&j);
-		return 0;
-	}
-	for (size_t i = 0; i < s->counters_count; i++)
-		printf("%-24s %llu\n", s->counters[i].name, (unsigned long long)s->counters[i].value);
+	cli_stats(c, msg_self_node(c->msg), "leaderd");
 	return 0;
 }
 

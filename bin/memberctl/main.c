@@ -222,22 +222,7 @@ static int cmd_set(struct cli *c, int sel, const char *node_arg, char **args, in
 
 static int cmd_stats(struct cli *c)
 {
-	struct msg_in r;
-	struct json j;
-	cli_call(c, msg_self_node(c->msg), "memberd", PROTO_STATS_GET, &(struct proto_stats_get){ 0 },
-	         "ask memberd for its counters", &r);
-	const struct proto_stats *s = r.body;
-	if (c->json) {
-		json_init(&j, stdout);
-		json_obj_begin(&j, NULL);
-		for (size_t i = 0; i < s->counters_count; i++)
-			json_uint(&j, s->counters[i].name, s->counters[i].value);
-		json_obj_end(&j);
-		json_end(&j);
-		return 0;
-	}
-	for (size_t i = 0; i < s->counters_count; i++)
-		printf("%-24s %llu\n", s->counters[i].name, (unsigned long long)s->counters[i].value);
+	cli_stats(c, msg_self_node(c->msg), "memberd");
 	return 0;
 }
 

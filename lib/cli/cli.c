@@ -156,6 +156,27 @@ void cli_call(struct cli *c, uint32_t node, const char *service, unsigned type, 
 	cli_fatal(c, EXIT_SYSTEM, "unable to %s: %u:%s: %s", what, node, service, msg_status_str(st));
 }
 
+void cli_stats(struct cli *c, uint32_t node, const char *service)
+{
+	struct msg_in r;
+	char what[64];
+	snprintf(what, sizeof what, "ask %s for its counters", service);
+	cli_call(c, node, service, PROTO_STATS_GET, &(struct proto_stats_get){ 0 }, what, &r);
+	const struct proto_stats *s = r.body;
+	if (c->json) {
+		struct json j;
+		json_init(&j, stdout);
+		json_obj_begin(&j, NULL);
+		for (size_t i = 0; i < s->counters_count; i++)
+			json_uint(&j, s->counters[i].name, s->counters[i].value);
+		json_obj_end(&j);
+		json_end(&j);
+		return;
+	}
+	for (size_t i = 0; i < s->counters_count; i++)
+		printf("%-24s %llu\n", s->counters[i].name, (unsigned long long)s->counters[i].value);
+}
+
 static void put_string(FILE *f, const char *v)
 {
 	fputc('"', f);

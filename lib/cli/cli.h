@@ -64,6 +64,9 @@ void cli_close(struct cli *c);
 void cli_call(struct cli *c, uint32_t node, const char *service, unsigned type, const void *body,
               const char *what, struct msg_in *reply);
 
+/* `stats` of every CLI: service's counters on node, a line each or one JSON object. */
+void cli_stats(struct cli *c, uint32_t node, const char *service);
+
 /* Minimal JSON writer: values separated automatically; strings escaped. */
 struct json {
 	FILE *f;

@@ -123,6 +123,39 @@ static int nl_talk(int fd, struct nlmsghdr *h)
 	}
 }
 
+/* Sends a dump request (h, whose flags and sequence are set here) and passes each answer to
+ * each until the kernel's NLMSG_DONE: 0, or -1 with the kernel's errno. */
+typedef void nl_each_fn(const struct nlmsghdr *r, void *arg);
+static int nl_dump(int fd, struct nlmsghdr *h, nl_each_fn *each, void *arg)
+{
+	h->nlmsg_seq = ++nl_seq;
+	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	if (send(fd, h, h->nlmsg_len, 0) < 0)
+		return -1;
+	/* On the stack: a callback may make a dump of its own. */
+	_Alignas(struct nlmsghdr) char buf[32768];
+	for (;;) {
+		ssize_t n = recv(fd, buf, sizeof buf, 0);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		for (struct nlmsghdr *r = (struct nlmsghdr *)buf; NLMSG_OK(r, (size_t)n); r = NLMSG_NEXT(r, n)) {
+			if (r->nlmsg_seq != h->nlmsg_seq)
+				continue;
+			if (r->nlmsg_type == NLMSG_DONE)
+				return 0;
+			if (r->nlmsg_type == NLMSG_ERROR) {
+				struct nlmsgerr *e = NLMSG_DATA(r);
+				errno = e->error ? -e->error : EIO;
+				return -1;
+			}
+			each(r, arg);
+		}
+	}
+}
+
 static int addr_req(int nl, int type, int flags, int ifindex, const struct ipalloc_addr *a, unsigned bits)
 {
 	struct {
@@ -162,6 +195,42 @@ int netif_addr_del(int nl, int ifindex, const struct ipalloc_addr *a, unsigned b
 	return 0;
 }
 
+struct addr_dump_ctx {
+	netif_addr_fn *fn;
+	void *arg;
+};
+
+static void addr_one(const struct nlmsghdr *r, void *arg)
+{
+	const struct addr_dump_ctx *x = arg;
+	if (r->nlmsg_type != RTM_NEWADDR)
+		return;
+	struct ifaddrmsg *ifa = NLMSG_DATA(r);
+	if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
+		return;
+	int len = (int)IFA_PAYLOAD(r);
+	const void *local = NULL, *address = NULL;
+	for (struct rtattr *rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
+		if (rta->rta_type == IFA_LOCAL)
+			local = RTA_DATA(rta);
+		else if (rta->rta_type == IFA_ADDRESS)
+			address = RTA_DATA(rta);
+	}
+	if (!local)
+		local = address;
+	if (!local)
+		return;
+	struct ipalloc_addr a;
+	from_raw(ifa->ifa_family, local, &a);
+	a.family = ifa->ifa_family; /* a configured ::ffff:x stays IPv6 */
+	if (a.family == AF_INET6 && a.key[2] == 0 && a.key[0] == 0 && a.key[1] == 0) {
+		uint32_t w[4];
+		memcpy(w, local, 16);
+		a.key[2] = ntohl(w[2]);
+	}
+	x->fn(x->arg, (int)ifa->ifa_index, &a, ifa->ifa_prefixlen);
+}
+
 int netif_addr_dump(int nl, netif_addr_fn *fn, void *arg)
 {
 	struct {
@@ -171,57 +240,9 @@ int netif_addr_dump(int nl, netif_addr_fn *fn, void *arg)
 	memset(&req, 0, sizeof req);
 	req.h.nlmsg_len = sizeof req;
 	req.h.nlmsg_type = RTM_GETADDR;
-	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	req.h.nlmsg_seq = ++nl_seq;
 	req.ifa.ifa_family = AF_UNSPEC;
-	if (send(nl, &req, sizeof req, 0) < 0)
-		return -1;
-	static char buf[32768];
-	for (;;) {
-		ssize_t n = recv(nl, buf, sizeof buf, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		for (struct nlmsghdr *r = (struct nlmsghdr *)buf; NLMSG_OK(r, (size_t)n); r = NLMSG_NEXT(r, n)) {
-			if (r->nlmsg_seq != req.h.nlmsg_seq)
-				continue;
-			if (r->nlmsg_type == NLMSG_DONE)
-				return 0;
-			if (r->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(r);
-				errno = e->error ? -e->error : EIO;
-				return -1;
-			}
-			if (r->nlmsg_type != RTM_NEWADDR)
-				continue;
-			struct ifaddrmsg *ifa = NLMSG_DATA(r);
-			if (ifa->ifa_family != AF_INET && ifa->ifa_family != AF_INET6)
-				continue;
-			int len = (int)IFA_PAYLOAD(r);
-			const void *local = NULL, *address = NULL;
-			for (struct rtattr *rta = IFA_RTA(ifa); RTA_OK(rta, len); rta = RTA_NEXT(rta, len)) {
-				if (rta->rta_type == IFA_LOCAL)
-					local = RTA_DATA(rta);
-				else if (rta->rta_type == IFA_ADDRESS)
-					address = RTA_DATA(rta);
-			}
-			if (!local)
-				local = address;
-			if (!local)
-				continue;
-			struct ipalloc_addr a;
-			from_raw(ifa->ifa_family, local, &a);
-			a.family = ifa->ifa_family; /* a configured ::ffff:x stays IPv6 */
-			if (a.family == AF_INET6 && a.key[2] == 0 && a.key[0] == 0 && a.key[1] == 0) {
-				uint32_t w[4];
-				memcpy(w, local, 16);
-				a.key[2] = ntohl(w[2]);
-			}
-			fn(arg, (int)ifa->ifa_index, &a, ifa->ifa_prefixlen);
-		}
-	}
+	struct addr_dump_ctx x = { fn, arg };
+	return nl_dump(nl, &req.h, addr_one, &x);
 }
 
 int netif_link_state(const char *name, bool *exists, bool *up)
@@ -395,6 +416,18 @@ int netif_announce(int ifindex, const char *ifname, const struct ipalloc_addr *a
 
 typedef void diag_fn(void *arg, const struct inet_diag_msg *m);
 
+struct diag_dump_ctx {
+	diag_fn *fn;
+	void *arg;
+};
+
+static void diag_one(const struct nlmsghdr *r, void *arg)
+{
+	const struct diag_dump_ctx *x = arg;
+	if (r->nlmsg_type == SOCK_DIAG_BY_FAMILY)
+		x->fn(x->arg, NLMSG_DATA(r));
+}
+
 static int diag_dump(int family, diag_fn *fn, void *arg)
 {
 	int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_SOCK_DIAG);
@@ -409,37 +442,11 @@ static int diag_dump(int family, diag_fn *fn, void *arg)
 	memset(&req, 0, sizeof req);
 	req.h.nlmsg_len = sizeof req;
 	req.h.nlmsg_type = SOCK_DIAG_BY_FAMILY;
-	req.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
-	req.h.nlmsg_seq = ++nl_seq;
 	req.r.sdiag_family = (uint8_t)family;
 	req.r.sdiag_protocol = IPPROTO_TCP;
 	req.r.idiag_states = TCPF_ALL_CONN;
-	int rc = -1;
-	if (send(fd, &req, sizeof req, 0) < 0)
-		goto out;
-	static char buf[32768];
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof buf, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			goto out;
-		}
-		for (struct nlmsghdr *r = (struct nlmsghdr *)buf; NLMSG_OK(r, (size_t)n); r = NLMSG_NEXT(r, n)) {
-			if (r->nlmsg_type == NLMSG_DONE) {
-				rc = 0;
-				goto out;
-			}
-			if (r->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(r);
-				errno = e->error ? -e->error : EIO;
-				goto out;
-			}
-			if (r->nlmsg_type == SOCK_DIAG_BY_FAMILY)
-				fn(arg, NLMSG_DATA(r));
-		}
-	}
-out:;
+	struct diag_dump_ctx x = { fn, arg };
+	int rc = nl_dump(fd, &req.h, diag_one, &x);
 	int e = errno;
 	close(fd);
 	errno = e;
