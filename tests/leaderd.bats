@@ -19,7 +19,7 @@ teardown() {
 }
 
 # ld_cluster N [LOCK [EXTRA-CONF]]: N nodes, started and connected. The lease is 500 ms with
-# lock none (memberd's heartbeats carry a lease of 4 keepalive intervals or more), 300 ms
+# lock none (memberd's heartbeats carry a lease of 375 ms or more at 100 ms x 5), 300 ms
 # with a lock (leaderd renews it itself).
 ld_cluster() {
 	local n=$1 lock=${2:-none} extra=${3:-} i lease=300

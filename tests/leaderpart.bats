@@ -21,7 +21,7 @@ teardown() {
 }
 
 # lp_cluster LOCK: 3 nodes, connected, one leader. The lease is 500 ms with lock none
-# (memberd's heartbeats carry a lease of 4 keepalive intervals or more), 300 ms with a lock.
+# (memberd's heartbeats carry a lease of 375 ms or more at 100 ms x 5), 300 ms with a lock.
 lp_cluster() {
 	local i lease=300
 	[ "$1" = none ] && lease=500

@@ -22,12 +22,14 @@ bool carry_used(const struct leaderd *ld)
 	return ld->lock_kind == CONF_LOCK_NONE && !ld->carry_failed && ld->lease_tfd >= 0;
 }
 
-/* A claim is acknowledged a tick after it went out and read a tick after that (every
- * memberd ticks on the same boundaries): a lease of fewer than four intervals would leave
- * less than two of slack, and one late tick would end it. */
+/* A claim goes out at the leader's tick, is acknowledged at the followers' a quarter of an
+ * interval later and read at the leader's next: the lease is renewed 1.25 intervals after
+ * its claim. What is left must cover a missed round, and never be under 250 ms (a loaded
+ * machine's scheduling delays): 500 ms fits 200 ms ticks, 300 ms does not fit 100 ms ones. */
 static bool carry_fits(const struct leaderd *ld)
 {
-	return ld->lease >= 4 * (uint64_t)ld->d.conf.keepalive_interval_ms * MS;
+	uint64_t round = (uint64_t)ld->d.conf.keepalive_interval_ms * MS * 5 / 4;
+	return ld->lease >= round + (round > 250 * MS ? round : 250 * MS);
 }
 
 /* Where memberd left the timer: 0 if it is not armed (ran out, or never set). */
@@ -205,7 +207,7 @@ void carry_start(struct leaderd *ld)
 	if (ld->lock_kind != CONF_LOCK_NONE)
 		return;
 	if (!carry_fits(ld)) {
-		log_notice("lease %u ms is under 4 keepalive intervals (%u ms): renewing from leaderd",
+		log_notice("lease %u ms leaves too little slack over keepalive intervals of %u ms: renewing from leaderd",
 		           ld->d.conf.lease_ms, ld->d.conf.keepalive_interval_ms);
 		ld->carry_failed = true;
 		return;

@@ -1,24 +1,29 @@
 /* Heartbeats and failure detection, on one tick per interval.
  *
  * Idle cost is wake-ups, not work: on a virtual machine a wake-up costs ~100 us. So memberd
- * wakes once per interval, on the wall clock's interval boundaries, and does everything at
- * that tick: it reads what its peers sent (links are read only then, MSG_LAZY_LINKS, so an
- * arrival never wakes it; in a formed cluster every other tick), sends its own heartbeat to
- * every peer,
- * checks every peer's silence, and once a second pings the local daemons and does its
- * housekeeping. Only local requests (CLIs, subscribers) wake it between ticks.
+ * wakes once per interval, at a fixed phase of the wall clock's interval boundaries, and
+ * does everything at that tick: it reads what its peers sent (links are read only then,
+ * MSG_LAZY_LINKS, so an arrival never wakes it), sends its own heartbeat to every peer, and
+ * once a second pings the local daemons and does its housekeeping. Only local requests
+ * (CLIs, subscribers) wake it between ticks.
  *
  * Silence runs from the moment the peer's last heartbeat arrived (the kernel's receive
- * time, not the tick that read it), and is checked at each tick: a peer is disconnected at
- * the first tick at which it has been silent for keepalive limit intervals, less half an
- * interval for the ticks' own jitter. With the defaults, 125 ms x 4, and peers ticking on
- * the same boundaries, that is 375 to 500 ms after it stopped, and a peer is never blamed
- * for less than 437.5 ms of silence (312.5 ms beyond one interval).
+ * time, not the tick that read it), and a peer is disconnected once it has been silent for
+ * keepalive limit intervals, less half an interval for jitter: not at a tick, but at that
+ * very moment (a timer set at each tick to the earliest peer's limit, which never fires
+ * while every peer talks: the next tick comes first and moves it). With the defaults,
+ * 200 ms x 3, a peer is disconnected 300 to 500 ms after it stopped, and never for less than
+ * 500 ms of silence (300 ms beyond one interval).
  *
- * Never wrong under load: memberd reads its links before it could blame anyone (at any tick
- * where a peer's silence as last read nears the limit), and when its own loop ran more than an interval late (SIGSTOP/SIGCONT, a VM pause, swap),
- * the silence was ours: every peer's silence count starts again. Silence is measured on
- * CLOCK_MONOTONIC, so a wall-clock step changes nothing (it moves the boundaries only). */
+ * Phases: the node whose memberd carries the leader's lease (lease.c) ticks on the
+ * boundaries, every other one a quarter of an interval later. So a follower reads a claim
+ * in the tick just after it went out and acknowledges it at once, and the leader reads the
+ * acknowledgement at its next tick: a lease is renewed one interval after its claim.
+ *
+ * Never wrong under load: memberd reads its links before it blames anyone, and when its
+ * own loop ran more than an interval late (SIGSTOP/SIGCONT, a VM pause, swap) the silence
+ * was ours: every peer's silence count starts again. Silence is measured on
+ * CLOCK_MONOTONIC, so a wall-clock step changes nothing (it moves the ticks only). */
 #include <string.h>
 
 #include "log/log.h"
@@ -66,10 +71,9 @@ void peer_disconnect(struct memberd *md, uint32_t i, const char *why)
 
 static void check_silence(struct memberd *md, double now)
 {
-	double limit = md->silence_limit - md->interval / 2;
 	for (uint32_t i = 0; i < md->d.nodes.count; i++) {
 		struct peer *p = &md->peer[i];
-		if (!p->connected || now - p->last_heard <= limit)
+		if (!p->connected || now - p->last_heard <= md->silence_limit)
 			continue;
 		char why[64];
 		snprintf(why, sizeof why, "silent for %.0f ms", (now - p->last_heard) * 1000);
@@ -77,24 +81,38 @@ static void check_silence(struct memberd *md, double now)
 	}
 }
 
-/* Whether this tick may leave the links unread, saving a recvmsg per peer: in a formed
- * cluster, every other tick, unless a peer's silence as last read comes near the limit
- * (check_silence never judges on unread input) or our own loop ran late. What the peers
- * sent then waits one interval more; silence still counts from its arrival (the kernel's
- * receive time of the newest heartbeat, whichever tick reads it). */
-static bool may_skip_links(struct memberd *md, double now, double late)
+/* The silence timer, to the earliest connected peer's limit. */
+static void arm_silence(struct memberd *md, double now)
 {
-	if (late > md->interval || md->tick_no++ % 2 == 0 || lease_carried(md))
-		return false;
-	double near = md->silence_limit - md->interval * 1.5;
+	double at = 0;
+	bool any = false;
 	for (uint32_t i = 0; i < md->d.nodes.count; i++) {
-		if (i == md->self || md->d.nodes.node[i].deleted)
-			continue;
 		const struct peer *p = &md->peer[i];
-		if (!p->connected || now - p->last_heard > near)
-			return false;
+		if (p->connected && (!any || p->last_heard < at)) {
+			at = p->last_heard;
+			any = true;
+		}
 	}
-	return true;
+	ev_timer_stop(md->d.loop, &md->silence);
+	if (!any)
+		return;
+	double in = at + md->silence_limit - now;
+	/* libev counts from the loop's time, taken when it woke: count from now. */
+	ev_now_update(md->d.loop);
+	ev_timer_set(&md->silence, (in > 0 ? in : 0) + 0.0005, 0.);
+	ev_timer_start(md->d.loop, &md->silence);
+}
+
+static void on_silence(struct ev_loop *loop, ev_timer *t, int revents)
+{
+	struct memberd *md = t->data;
+	double now = mono_now();
+	/* Our own tick is overdue too: we were stopped, not the peer; the tick says so. */
+	if (now - md->last_tick > md->interval * 1.5)
+		return;
+	msg_drain_links(md->d.msg);
+	check_silence(md, now);
+	arm_silence(md, now);
 }
 
 static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
@@ -114,8 +132,7 @@ static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
 		daemons_ping(md);
 	}
 	/* What the peers sent since the last tick (the local socket wakes us on its own). */
-	if (!may_skip_links(md, now, late))
-		msg_drain_links(md->d.msg);
+	msg_drain_links(md->d.msg);
 	md->last_tick = now;
 	if (late > md->interval) {
 		/* We were stopped, not our peers: restart every silence count. */
@@ -131,13 +148,28 @@ static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
 	lease_tick(md);
 	heartbeat_send_all(md, false);
 	check_silence(md, now);
+	arm_silence(md, now);
+}
+
+void heartbeat_phase(struct memberd *md, bool lead)
+{
+	double phase = lead ? 0 : md->interval / 4;
+	if (phase == md->phase)
+		return;
+	md->phase = phase;
+	ev_periodic_stop(md->d.loop, &md->tick);
+	ev_periodic_set(&md->tick, phase, md->interval, NULL);
+	ev_periodic_start(md->d.loop, &md->tick);
 }
 
 void heartbeat_start(struct memberd *md)
 {
-	ev_periodic_init(&md->tick, on_tick, 0, md->interval, NULL);
+	md->phase = md->interval / 4;
+	ev_periodic_init(&md->tick, on_tick, md->phase, md->interval, NULL);
 	md->tick.data = md;
 	ev_periodic_start(md->d.loop, &md->tick);
+	ev_init(&md->silence, on_silence);
+	md->silence.data = md;
 	md->last_tick = mono_now();
 	md->chores_at = md->last_tick;
 	heartbeat_send_all(md, false);

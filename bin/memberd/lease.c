@@ -13,8 +13,9 @@
  * included); a follower acknowledges only claims of the leader and term leaderd
  * registered, and has stopped by the time leaderd reads the reply to its next
  * registration, which says where the timer was left. Silence is measured from the kernel's
- * receive time, as for failure detection; memberd reads its links every tick while it
- * carries a lease (heartbeat.c). */
+ * receive time, as for failure detection. The leader's memberd ticks a quarter of an
+ * interval before the others (heartbeat.c), so a claim is acknowledged in the tick that
+ * reads it and the acknowledgement read at the leader's next tick. */
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -62,6 +63,7 @@ static void detach(struct memberd *md)
 	l->pid = 0;
 	l->role = 0;
 	l->deadline = 0;
+	heartbeat_phase(md, false);
 }
 
 void lease_drop(struct memberd *md, const char *why)
@@ -137,6 +139,7 @@ void lease_set(struct memberd *md, const struct msg_in *in)
 	uint64_t final = l->deadline;
 	l->gen = s->gen;
 	l->role = s->role;
+	heartbeat_phase(md, l->role == PROTO_LEASE_ROLE_LEAD);
 	l->term = s->term;
 	l->leader = s->leader;
 	l->lease_ns = (uint64_t)s->lease_ms * 1000000;
@@ -146,10 +149,21 @@ void lease_set(struct memberd *md, const struct msg_in *in)
 	memset(l->ring, 0, sizeof l->ring);
 	memset(l->told_term, 0, sizeof l->told_term);
 	set_timer(l, s->deadline_ns);
+	/* A newer claim of the same term may have come before leaderd registered the one it
+	 * took up: acknowledge that one (and promise from its arrival), or the new leader's
+	 * first lease, which runs from its bid, waits a round more. */
+	const struct lease_seen *c = s->leader < md->d.nodes.count ? &l->seen[s->leader] : NULL;
+	if (l->role == PROTO_LEASE_ROLE_FOLLOW && c && c->term == s->term && c->seq > l->heard_seq &&
+	    c->inc == l->leader_incarnation) {
+		l->heard_seq = c->seq;
+		extend(l, c->at + l->lease_ns);
+	}
 	struct proto_lease_set_reply r = { .gen = s->gen, .final_ns = final };
 	msg_reply(md->d.msg, in, PROTO_LEASE_SET_REPLY, &r);
-	if (l->role == PROTO_LEASE_ROLE_LEAD)
-		heartbeat_send_all(md, false); /* announces the term now, not a tick later */
+	/* Announces the term, or acknowledges the claim leaderd took up, now, not a tick later:
+	 * a new leader's first lease runs from its bid. */
+	if (lease_carried(md))
+		heartbeat_send_all(md, false);
 }
 
 bool lease_carried(const struct memberd *md)
@@ -239,10 +253,14 @@ static void pass_on(struct memberd *md, uint32_t from, const struct proto_heartb
 void lease_heard(struct memberd *md, uint32_t from, const struct proto_heartbeat *hb, double arrived)
 {
 	struct lease *l = &md->lease;
-	if (hb->lease_term == 0 || l->role == 0)
+	if (hb->lease_term == 0)
 		return;
 	uint64_t at = ns_of(arrived);
 	bool claim = hb->lease_leader == from;
+	if (claim)
+		l->seen[from] = (struct lease_seen){ hb->lease_term, hb->seq, md->peer[from].incarnation, at };
+	if (l->role == 0)
+		return;
 	if (claim && l->role == PROTO_LEASE_ROLE_FOLLOW && from == l->leader && hb->lease_term == l->term) {
 		/* A restarted memberd numbers its heartbeats from 1 again. */
 		if (hb->seq > l->heard_seq || md->peer[from].incarnation != l->leader_incarnation)
@@ -272,8 +290,9 @@ void lease_tick(struct memberd *md)
 {
 	struct lease *l = &md->lease;
 	char buf[128];
-	/* Every fourth tick: a stop seen half a second later is as good, for a syscall less. */
-	if (l->statfd < 0 || !lease_carried(md) || l->ticks++ % 4)
+	/* About every half second: a stop seen that much later is as good, for fewer reads. */
+	unsigned every = md->interval < 0.25 ? (unsigned)(0.5 / md->interval) : 1;
+	if (l->statfd < 0 || !lease_carried(md) || l->ticks++ % every)
 		return;
 	ssize_t n = pread(l->statfd, buf, sizeof buf - 1, 0);
 	if (n <= 0)

@@ -89,7 +89,8 @@ int main(int argc, char **argv)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	md.incarnation = (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 	md.interval = md.d.conf.keepalive_interval_ms / 1000.0;
-	md.silence_limit = md.interval * md.d.conf.keepalive_limit;
+	/* keepalive limit intervals, less half of one for the arrivals' own jitter */
+	md.silence_limit = md.interval * (md.d.conf.keepalive_limit - 0.5);
 	md.d.on_stop = on_stop;
 	if (md.d.conf.realtime)
 		go_realtime();

@@ -75,6 +75,7 @@ struct lease {
 	uint64_t acked[CONF_MAX_NODES];          /* leading: each peer's newest acknowledged */
 	uint64_t told_term[CONF_MAX_NODES];      /* what lease_heard last passed on, per sender */
 	uint32_t told_leader[CONF_MAX_NODES];
+	struct lease_seen { uint64_t term, seq, inc, at; } seen[CONF_MAX_NODES]; /* newest claims */
 	int trace_fd;
 };
 
@@ -87,9 +88,10 @@ struct memberd {
 	double interval;        /* seconds */
 	double silence_limit;   /* seconds of silence before a peer is disconnected */
 	double last_tick;       /* monotonic */
-	uint64_t tick_no;       /* links are read on even ones (and whenever needed) */
 	double chores_at;       /* monotonic: next liveness pings and housekeeping */
-	ev_periodic tick;       /* everything periodic, on the wall clock's interval boundaries */
+	ev_periodic tick;       /* everything periodic, once an interval (heartbeat.c) */
+	double phase;           /* seconds after the wall clock's interval boundaries */
+	ev_timer silence;       /* the earliest peer's silence limit */
 	struct peer peer[CONF_MAX_NODES];
 	/* this node's own state */
 	bool disabled, stopped;
@@ -109,6 +111,7 @@ double mono_now(void);
 void heartbeat_start(struct memberd *md);
 void heartbeat_send_all(struct memberd *md, bool leaving);
 void heartbeat_received(struct memberd *md, const struct msg_in *in);
+void heartbeat_phase(struct memberd *md, bool lead); /* lease.c: tick first when leading */
 
 /* state.c */
 void state_load(struct memberd *md);

@@ -5,7 +5,7 @@
 # and 16 nodes with the locks none and file:; and the messages of one election as N grows.
 # Times come from the nodes' traces (CLOCK_MONOTONIC, shared by all nodes of one machine):
 # failure = just before the signal, announced = the last surviving node's first accept (or
-# start) of a newer term. Lease LD_BENCH_LEASE ms (300: leaderd sends its own renewals; 400
+# start) of a newer term. Lease LD_BENCH_LEASE ms (300: leaderd sends its own renewals; 375
 # or more: memberd's heartbeats carry them), keepalive 100 ms x 5 (the harness's defaults).
 #
 #   BENCH leaderd_failover_<kind>_<lock>_<N>n <ms> ms
