@@ -25,7 +25,7 @@ bool carry_used(const struct leaderd *ld)
 /* A claim goes out at the leader's tick, is acknowledged at the followers' a quarter of an
  * interval later and read at the leader's next: the lease is renewed 1.25 intervals after
  * its claim. What is left must cover a missed round, and never be under 250 ms (a loaded
- * machine's scheduling delays): 500 ms fits 200 ms ticks, 300 ms does not fit 100 ms ones. */
+ * machine's scheduling delays): 500 ms fits 180 ms ticks, 300 ms does not fit 100 ms ones. */
 static bool carry_fits(const struct leaderd *ld)
 {
 	uint64_t round = (uint64_t)ld->d.conf.keepalive_interval_ms * MS * 5 / 4;

@@ -12,8 +12,8 @@
  * keepalive limit intervals, less half an interval for jitter: not at a tick, but at that
  * very moment (a timer set at each tick to the earliest peer's limit, which never fires
  * while every peer talks: the next tick comes first and moves it). With the defaults,
- * 200 ms x 3, a peer is disconnected 300 to 500 ms after it stopped, and never for less than
- * 500 ms of silence (300 ms beyond one interval).
+ * 180 ms x 3, a peer is disconnected 270 to 450 ms after it stopped, and never for less than
+ * 450 ms of silence (270 ms beyond one interval).
  *
  * Phases: the node whose memberd carries the leader's lease (lease.c) ticks on the
  * boundaries, every other one a quarter of an interval later. So a follower reads a claim

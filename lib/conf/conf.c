@@ -64,7 +64,7 @@ static const struct item items[] = {
 	  .def = "yes" },
 	{ "database", "directory", T_PATH, FIELD(db_dir), .def = "/var/lib/shoal" },
 	{ "membership", "keepalive interval", T_UINT, FIELD(keepalive_interval_ms), .min = 10,
-	  .max = 60000, .unit = "milliseconds", .def = "200" },
+	  .max = 60000, .unit = "milliseconds", .def = "180" },
 	{ "membership", "keepalive limit", T_UINT, FIELD(keepalive_limit), .min = 1, .max = 100,
 	  .def = "3" },
 	{ "membership", "start as", T_CHOICE, FIELD(start_as), .choices = start_as,

@@ -62,7 +62,7 @@ struct conf {
 	/* [database] */
 	char db_dir[PATH_MAX];            /* `directory`, default /var/lib/shoal */
 	/* [membership] */
-	unsigned keepalive_interval_ms;   /* default 200: memberd wakes once per interval */
+	unsigned keepalive_interval_ms;   /* default 180: memberd wakes once per interval */
 	unsigned keepalive_limit;         /* default 3: silent intervals before disconnected */
 	int start_as;                     /* CONF_START_*: the state at first start */
 	int health_monitor;               /* CONF_HEALTH_*: who clears "not yet monitored" */

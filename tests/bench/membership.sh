@@ -164,9 +164,12 @@ all_complete() {
 	for ((i = 1; i <= CLUSTER_N; i++)); do view_complete "$i" || return 1; done
 }
 
-# fail_node KIND v: make node v fail; sets T0 (just before it happens) and TREE.
+# fail_node KIND v: make node v fail; sets T0 (just before it happens) and TREE. A failure
+# comes at any moment of the victim's interval: without the random wait the bench would fail
+# it just after a heartbeat (the views it polls for complete at ticks), the worst case.
 fail_node() {
 	local p
+	sleep "0.$(printf %03d $((RANDOM % 500)))"
 	case $1 in
 	crash | freeze)
 		TREE=$(_tree "$(_svscan_pid "$2")")

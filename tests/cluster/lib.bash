@@ -156,8 +156,10 @@ _start_nodes() {
 	return $rc
 }
 
-# _start_node i: node i's tree, started (netns.bash starts it in the node's namespace).
-_start_node() {
+# _start_node i: node i's tree, started (netns.bash starts it in the node's namespace, and
+# here, on the loopback, when no namespace cluster is up).
+_start_node() { _start_node_loopback "$1"; }
+_start_node_loopback() {
 	# shellcheck disable=SC2046
 	env $(_node_env "$1") "$CLUSTER_BIN/shoal" -c "$CLUSTER_DIR/n$1/shoal.conf" node start
 }

@@ -221,8 +221,10 @@ ns_cluster_start() {
 	_start_nodes "${nodes[@]}"
 }
 
-# Overrides lib.bash's: node i starts in its namespace.
+# Overrides lib.bash's: node i starts in its namespace (on the loopback once the namespace
+# cluster is gone: a benchmark may run both).
 _start_node() {
+	[ -n "$NS_PFX" ] || { _start_node_loopback "$1"; return; }
 	# shellcheck disable=SC2046
 	ip netns exec "${NS_PFX}n$1" env $(_node_env "$1") "$CLUSTER_BIN/shoal" -c "$CLUSTER_DIR/n$1/shoal.conf" node start
 }

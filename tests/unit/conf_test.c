@@ -84,7 +84,7 @@ static void test_defaults(void)
 	CHECK(conf.port_base == CONF_PORT_BASE, "port base %u", conf.port_base);
 	CHECK(strcmp(conf.run_dir, "/run/shoal") == 0, "run dir %s", conf.run_dir);
 	CHECK(strcmp(conf.db_dir, "/var/lib/shoal") == 0, "db dir %s", conf.db_dir);
-	CHECK(conf.keepalive_interval_ms == 200, "keepalive interval");
+	CHECK(conf.keepalive_interval_ms == 180, "keepalive interval");
 	CHECK(conf.keepalive_limit == 3, "keepalive limit");
 	CHECK(conf.restart_backoff_max_ms == 5000, "backoff");
 	CHECK(conf.permafail_count == 5, "permafail count");
