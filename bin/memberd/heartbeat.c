@@ -18,7 +18,7 @@
  * Phases: the node whose memberd carries the leader's lease (lease.c) ticks on the
  * boundaries, every other one a quarter of an interval later. So a follower reads a claim
  * in the tick just after it went out and acknowledges it at once, and the leader reads the
- * acknowledgement at its next tick: a lease is renewed one interval after its claim.
+ * acknowledgement at its next tick: a lease is renewed 1.25 intervals after its claim.
  *
  * Never wrong under load: memberd reads its links before it blames anyone, and when its
  * own loop ran more than an interval late (SIGSTOP/SIGCONT, a VM pause, swap) the silence
@@ -164,10 +164,10 @@ void heartbeat_phase(struct memberd *md, bool lead)
 
 void heartbeat_start(struct memberd *md)
 {
-	md->phase = md->interval / 4;
-	ev_periodic_init(&md->tick, on_tick, md->phase, md->interval, NULL);
+	ev_periodic_init(&md->tick, on_tick, 0, md->interval, NULL);
 	md->tick.data = md;
-	ev_periodic_start(md->d.loop, &md->tick);
+	md->phase = -1;
+	heartbeat_phase(md, false); /* starts the tick */
 	ev_init(&md->silence, on_silence);
 	md->silence.data = md;
 	md->last_tick = mono_now();

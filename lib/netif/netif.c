@@ -94,42 +94,14 @@ static void add_attr(struct nlmsghdr *h, size_t cap, int type, const void *data,
 	h->nlmsg_len = (uint32_t)(NLMSG_ALIGN(h->nlmsg_len) + RTA_ALIGN(l));
 }
 
-/* Sends h and reads the acknowledgement: 0, or -1 with the kernel's errno. */
-static int nl_talk(int fd, struct nlmsghdr *h)
-{
-	h->nlmsg_seq = ++nl_seq;
-	h->nlmsg_flags |= NLM_F_ACK;
-	if (send(fd, h, h->nlmsg_len, 0) < 0)
-		return -1;
-	char buf[8192];
-	for (;;) {
-		ssize_t n = recv(fd, buf, sizeof buf, 0);
-		if (n < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		for (struct nlmsghdr *r = (struct nlmsghdr *)buf; NLMSG_OK(r, (size_t)n); r = NLMSG_NEXT(r, n)) {
-			if (r->nlmsg_seq != h->nlmsg_seq)
-				continue;
-			if (r->nlmsg_type == NLMSG_ERROR) {
-				struct nlmsgerr *e = NLMSG_DATA(r);
-				if (e->error == 0)
-					return 0;
-				errno = -e->error;
-				return -1;
-			}
-		}
-	}
-}
-
-/* Sends a dump request (h, whose flags and sequence are set here) and passes each answer to
- * each until the kernel's NLMSG_DONE: 0, or -1 with the kernel's errno. */
+/* Sends h and reads the kernel's answers to it: with each, a dump whose every answer goes
+ * to each until NLMSG_DONE; without, a request that the kernel's acknowledgement ends.
+ * 0, or -1 with the kernel's errno. */
 typedef void nl_each_fn(const struct nlmsghdr *r, void *arg);
-static int nl_dump(int fd, struct nlmsghdr *h, nl_each_fn *each, void *arg)
+static int nl_talk(int fd, struct nlmsghdr *h, nl_each_fn *each, void *arg)
 {
 	h->nlmsg_seq = ++nl_seq;
-	h->nlmsg_flags = NLM_F_REQUEST | NLM_F_DUMP;
+	h->nlmsg_flags |= each ? NLM_F_REQUEST | NLM_F_DUMP : NLM_F_ACK;
 	if (send(fd, h, h->nlmsg_len, 0) < 0)
 		return -1;
 	/* On the stack: a callback may make a dump of its own. */
@@ -144,14 +116,17 @@ static int nl_dump(int fd, struct nlmsghdr *h, nl_each_fn *each, void *arg)
 		for (struct nlmsghdr *r = (struct nlmsghdr *)buf; NLMSG_OK(r, (size_t)n); r = NLMSG_NEXT(r, n)) {
 			if (r->nlmsg_seq != h->nlmsg_seq)
 				continue;
-			if (r->nlmsg_type == NLMSG_DONE)
+			if (r->nlmsg_type == NLMSG_DONE && each)
 				return 0;
 			if (r->nlmsg_type == NLMSG_ERROR) {
 				struct nlmsgerr *e = NLMSG_DATA(r);
-				errno = e->error ? -e->error : EIO;
+				if (e->error == 0)
+					return 0;
+				errno = -e->error;
 				return -1;
 			}
-			each(r, arg);
+			if (each)
+				each(r, arg);
 		}
 	}
 }
@@ -177,7 +152,7 @@ static int addr_req(int nl, int type, int flags, int ifindex, const struct ipall
 	to_raw(a, raw);
 	add_attr(&req.h, sizeof req, IFA_LOCAL, raw, alen(a));
 	add_attr(&req.h, sizeof req, IFA_ADDRESS, raw, alen(a));
-	return nl_talk(nl, &req.h);
+	return nl_talk(nl, &req.h, NULL, NULL);
 }
 
 int netif_addr_add(int nl, int ifindex, const struct ipalloc_addr *a, unsigned bits)
@@ -242,7 +217,7 @@ int netif_addr_dump(int nl, netif_addr_fn *fn, void *arg)
 	req.h.nlmsg_type = RTM_GETADDR;
 	req.ifa.ifa_family = AF_UNSPEC;
 	struct addr_dump_ctx x = { fn, arg };
-	return nl_dump(nl, &req.h, addr_one, &x);
+	return nl_talk(nl, &req.h, addr_one, &x);
 }
 
 int netif_link_state(const char *name, bool *exists, bool *up)
@@ -446,7 +421,7 @@ static int diag_dump(int family, diag_fn *fn, void *arg)
 	req.r.sdiag_protocol = IPPROTO_TCP;
 	req.r.idiag_states = TCPF_ALL_CONN;
 	struct diag_dump_ctx x = { fn, arg };
-	int rc = nl_dump(fd, &req.h, diag_one, &x);
+	int rc = nl_talk(fd, &req.h, diag_one, &x);
 	int e = errno;
 	close(fd);
 	errno = e;
@@ -537,7 +512,7 @@ int netif_tcp_destroy(const struct ipalloc_addr *a)
 		req.r.sdiag_protocol = IPPROTO_TCP;
 		req.r.idiag_states = TCPF_ALL_CONN;
 		req.r.id = x.id[i];
-		if (nl_talk(fd, &req.h) == 0)
+		if (nl_talk(fd, &req.h, NULL, NULL) == 0)
 			done++;
 		else if (errno != ENOENT)
 			err = errno;
