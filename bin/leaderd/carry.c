@@ -77,20 +77,14 @@ void carry_sync(struct leaderd *ld)
 	}
 }
 
-struct reg_ctx {
-	uint64_t gen;
-	unsigned role;           /* the registration this one replaces */
-	uint64_t term;
-	uint32_t leader;
-};
-
 static void on_reply(struct msg_ctx *m, int status, const struct msg_in *in, void *arg)
 {
 	struct leaderd *ld = g_ld;
-	struct reg_ctx c = *(struct reg_ctx *)arg;
-	free(arg);
-	if (c.gen != ld->reg_gen)
+	/* Only the reply to the newest registration counts: its tag is the generation (no
+	 * allocation to leak when leaderd stops with a registration in flight). */
+	if ((uintptr_t)arg != (uintptr_t)ld->reg_gen)
 		return;
+	struct reg_replaced c = ld->reg_replaced;
 	if (status == MSG_E_REMOTE) {
 		const struct proto_error *e = in->body;
 		log_warning("memberd cannot carry the lease (%s): renewing from leaderd",
@@ -125,11 +119,9 @@ static void on_reply(struct msg_ctx *m, int status, const struct msg_in *in, voi
 static void lease_register(struct leaderd *ld, unsigned role, uint64_t term, uint32_t leader,
                            uint64_t deadline)
 {
-	struct reg_ctx *c = malloc(sizeof *c);
-	if (!c)
-		return;
-	*c = (struct reg_ctx){ .gen = ++ld->reg_gen, .role = ld->carried ? ld->reg_role : 0,
-	                       .term = ld->reg_term, .leader = ld->reg_leader };
+	ld->reg_gen++;
+	ld->reg_replaced = (struct reg_replaced){ .role = ld->carried ? ld->reg_role : 0,
+	                                          .term = ld->reg_term, .leader = ld->reg_leader };
 	if (ld->carried)
 		ld->pend_follows = 0;
 	if (ld->reg_role == PROTO_LEASE_ROLE_FOLLOW) {
@@ -149,10 +141,9 @@ static void lease_register(struct leaderd *ld, unsigned role, uint64_t term, uin
 	                             .timer_fd = (uint32_t)ld->lease_tfd,
 	                             .lease_ms = (uint32_t)(ld->lease / MS) };
 	struct msg_addr to = { .node = ld->self, .service = "memberd" };
-	if (msg_request(ld->d.msg, &to, PROTO_LEASE_SET, &s, 1000, on_reply, c, NULL) < 0) {
-		free(c);
+	if (msg_request(ld->d.msg, &to, PROTO_LEASE_SET, &s, 1000, on_reply,
+	                (void *)(uintptr_t)ld->reg_gen, NULL) < 0)
 		ld->reg_role = 0;
-	}
 }
 
 /* Until memberd confirms a registration, it may still acknowledge claims under one it

@@ -114,6 +114,11 @@ struct leaderd {
 	unsigned reg_role;       /* PROTO_LEASE_ROLE_*, 0: none asked yet */
 	uint64_t reg_term;
 	uint32_t reg_leader;
+	struct reg_replaced {    /* what the registration in flight replaces */
+		unsigned role;
+		uint64_t term;
+		uint32_t leader;
+	} reg_replaced;
 	unsigned pend_follows;   /* following registrations replaced since the last confirmed */
 	uint32_t pend_leader;    /* ... the newest of them */
 	uint64_t pend_term;
