@@ -29,8 +29,10 @@
 
 #define REASON_PARTITIONED "partitioned"
 #define PARTITION_GRACE    (3000 * MS)
-/* Nothing is due while memberd carries the lease: events and the lease timer wake us. */
-#define CARRIED_LOOK       (5000 * MS)
+/* Nothing is due while memberd carries the lease: events and the lease timer wake us, and
+ * the partition grace (sync_health) sets its own deadline. A look now and then is cheap
+ * insurance; an idle node's cost is its wake-ups. */
+#define CARRIED_LOOK       (30000 * MS)
 
 const char *role_name(enum role r)
 {
@@ -822,6 +824,10 @@ void election_evaluate(struct leaderd *ld)
 	uint64_t now = now_ns();
 	uint64_t next = step(ld, now);
 	sync_health(ld);
+	/* A partition seen within the grace is told to memberd when the grace ends. */
+	uint64_t grace_end = ld->grace_from + PARTITION_GRACE;
+	if (ld->partitioned && !ld->self_partitioned_in_view && now < grace_end)
+		next = min64(next, grace_end);
 	carry_update(ld);
 	/* libev counts a timer from the loop's time, taken when it last woke: after a slow
 	 * step (a busy machine) the timer would run early, find nothing due and wake us once

@@ -21,8 +21,10 @@
 
 #define RESCAN_S 10 /* seconds: the scan directory changes only when a node is laid out */
 /* An up daemon is pinged every this many rounds (seconds): each ping wakes it, and an idle
- * node's cost is its wake-ups. One that is not up is pinged every round. */
-#define PING_UP_ROUNDS 5
+ * node's cost is its wake-ups. So a daemon stuck in a loop is seen hung within 15 to 17 s,
+ * as soon as CTDB's monitor event would; a stopped leaderd, the one that matters at once,
+ * lease.c sees within half a second. One that is not up is pinged every round. */
+#define PING_UP_ROUNDS 15
 
 static const char *state_name(unsigned s)
 {
@@ -177,8 +179,10 @@ bool daemons_take(struct daemons *d, const struct proto_daemon_info *infos, size
 		struct daemon_entry *e = &d->d[i];
 		const char *name = infos[i].name ? infos[i].name : "";
 		unsigned state = infos[i].state;
-		if (strcmp(e->name, name) != 0 || e->state != state)
-			changed = true;
+		/* Every heartbeat brings the list, and it hardly ever changes. */
+		if (e->state == state && strcmp(e->name, name) == 0)
+			continue;
+		changed = true;
 		snprintf(e->name, sizeof e->name, "%s", name);
 		e->state = state;
 	}

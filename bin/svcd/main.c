@@ -334,9 +334,13 @@ static void on_main_done(struct run *r, void *arg)
 		s.last[j->event] = *r;
 		s.have_last[j->event] = true;
 	}
-	log_info("event %s %s in %llu ms", r->event,
-	         r->cancelled ? "cancelled" : r->timed_out ? "timed out" : r->ok ? "succeeded" : "failed",
-	         (unsigned long long)r->duration_ms);
+	/* A periodic monitor that passes is the steady state: one line every 15 s would bury
+	 * the log (and wake logfwd); its failures and changes of health are logged anyway. */
+	int level = j->internal && j->event == E_MONITOR && r->ok && !r->timed_out && !r->cancelled
+	              ? LOGL_DEBUG : LOGL_INFO;
+	log_msg(level, "event %s %s in %llu ms", r->event,
+	        r->cancelled ? "cancelled" : r->timed_out ? "timed out" : r->ok ? "succeeded" : "failed",
+	        (unsigned long long)r->duration_ms);
 	job_reply(j, r);
 	bool internal = j->internal;
 	int event = j->event;
