@@ -350,6 +350,38 @@ char *conf_trim(char *s)
 	return s;
 }
 
+int conf_each_line(FILE *f, const char *name, struct conf_error *err, conf_line_fn *fn, void *arg)
+{
+	char *line = NULL;
+	size_t cap = 0;
+	ssize_t len;
+	unsigned lineno = 0;
+	int r = 0, e = EINVAL;
+	errno = 0;
+	while ((len = getline(&line, &cap, f)) >= 0) {
+		lineno++;
+		if (strlen(line) != (size_t)len) {
+			conf_err_set(err, name, lineno, "line holds a NUL byte");
+			r = -1;
+			break;
+		}
+		char *s = conf_trim(line);
+		if (*s && fn(arg, s, lineno) < 0) {
+			r = -1;
+			break;
+		}
+	}
+	if (r == 0 && ferror(f)) {
+		e = errno ? errno : EIO;
+		conf_err_set(err, name, 0, "%s", strerror(e));
+		r = -1;
+	}
+	free(line);
+	if (r < 0)
+		errno = e;
+	return r;
+}
+
 int conf_parse_address(const char *s, char *out, size_t len)
 {
 	unsigned char bin[sizeof(struct in6_addr)];
@@ -650,44 +682,29 @@ malformed:
 	return -1;
 }
 
+struct conf_reader {
+	struct conf *c;
+	int section;
+	unsigned *seen;
+	const char *name;
+	struct conf_error *err;
+};
+
+static int conf_line(void *arg, char *s, unsigned lineno)
+{
+	struct conf_reader *x = arg;
+	if (*s == '#' || *s == ';')
+		return 0;
+	return parse_line(x->c, s, &x->section, x->seen, lineno, x->name, x->err);
+}
+
 int conf_load_stream(struct conf *c, FILE *f, const char *name, struct conf_error *err)
 {
 	unsigned seen[NITEMS] = { 0 }; /* line where each key was set */
-	int section = -1;
-	unsigned lineno = 0;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int r = 0;
-
+	struct conf_reader x = { c, -1, seen, name, err };
 	conf_defaults(c);
 	snprintf(c->path, sizeof c->path, "%s", name);
-	errno = 0;
-	while ((len = getline(&line, &cap, f)) >= 0) {
-		lineno++;
-		if (strlen(line) != (size_t)len) {
-			conf_err_set(err, name, lineno, "line holds a NUL byte");
-			r = -1;
-			break;
-		}
-		char *s = conf_trim(line);
-		if (!*s || *s == '#' || *s == ';')
-			continue;
-		if (parse_line(c, s, &section, seen, lineno, name, err) < 0) {
-			r = -1;
-			break;
-		}
-	}
-	int e = EINVAL;
-	if (r == 0 && ferror(f)) {
-		e = errno ? errno : EIO;
-		conf_err_set(err, name, 0, "%s", strerror(e));
-		r = -1;
-	}
-	free(line);
-	if (r < 0)
-		errno = e;
-	return r;
+	return conf_each_line(f, name, err, conf_line, &x);
 }
 
 int conf_load(struct conf *c, const char *path, struct conf_error *err)

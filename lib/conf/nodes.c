@@ -114,47 +114,38 @@ static int parse_node(struct conf_nodes *n, char *s, unsigned *lines, unsigned l
 	return 0;
 }
 
+struct nodes_reader {
+	struct conf_nodes *n;
+	unsigned *lines;
+	const char *name;
+	struct conf_error *err;
+};
+
+/* `#` is not a comment here: it marks a deleted node. */
+static int nodes_line(void *arg, char *s, unsigned lineno)
+{
+	struct nodes_reader *x = arg;
+	if (*s == ';')
+		return 0;
+	return parse_node(x->n, s, x->lines, lineno, x->name, x->err);
+}
+
 int nodes_load_stream(struct conf_nodes *n, FILE *f, const char *name, struct conf_error *err)
 {
 	unsigned lines[CONF_MAX_NODES]; /* line of each node, for errors */
-	unsigned lineno = 0;
-	char *line = NULL;
-	size_t cap = 0;
-	ssize_t len;
-	int r = 0, e = EINVAL;
+	struct nodes_reader x = { n, lines, name, err };
 
 	memset(n, 0, sizeof *n);
-	errno = 0;
-	while ((len = getline(&line, &cap, f)) >= 0) {
-		lineno++;
-		if (strlen(line) != (size_t)len) {
-			conf_err_set(err, name, lineno, "line holds a NUL byte");
-			r = -1;
-			break;
-		}
-		char *s = conf_trim(line);
-		if (!*s || *s == ';')
-			continue;
-		if (parse_node(n, s, lines, lineno, name, err) < 0) {
-			r = -1;
-			break;
-		}
-	}
-	if (r == 0 && ferror(f)) {
-		e = errno ? errno : EIO;
-		conf_err_set(err, name, 0, "%s", strerror(e));
-		r = -1;
-	}
-	free(line);
-	if (r < 0)
-		goto fail;
+	if (conf_each_line(f, name, err, nodes_line, &x) < 0)
+		return -1;
 
 	unsigned live = 0;
 	for (unsigned i = 0; i < n->count; i++)
 		live += !n->node[i].deleted;
 	if (n->count == 0 || live == 0) {
 		conf_err_set(err, name, 0, n->count ? "every node is deleted" : "no nodes listed");
-		goto fail;
+		errno = EINVAL;
+		return -1;
 	}
 
 	/* crypto_hash_sha256 needs no sodium_init(): it has no CPU dispatch and no randomness. */
@@ -167,9 +158,6 @@ int nodes_load_stream(struct conf_nodes *n, FILE *f, const char *name, struct co
 	}
 	crypto_hash_sha256_final(&st, n->digest);
 	return 0;
-fail:
-	errno = e;
-	return -1;
 }
 
 int nodes_load(struct conf_nodes *n, const char *path, struct conf_error *err)
