@@ -64,7 +64,7 @@ _cluster_keepalive() {
 }
 
 cluster_create() {
-	local n=$1 i d keepalive
+	local n=$1 i keepalive
 	_cluster_keepalive keepalive
 	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 200)) || _cluster_fail "cluster_create: bad count '$n'" || return 1
 	# Short: socket paths under <run dir>/sock/ must fit in 108 bytes.
@@ -77,32 +77,39 @@ cluster_create() {
 		echo "127.0.0.$((10 + i))"
 	done >"$CLUSTER_DIR/nodes"
 	for ((i = 1; i <= n; i++)); do
-		d=$CLUSTER_DIR/n$i
-		mkdir -p "$d/run/asan" "$d/db" "$d/events.d" "$d/hooks.d"
-		cat >"$d/shoal.conf" <<-EOF
-			[cluster]
-			node address = 127.0.0.$((10 + i))
-			nodes file = $CLUSTER_DIR/nodes
-			cluster key = $CLUSTER_DIR/key
-			port base = $port
-			run directory = $d/run
-			[database]
-			directory = $d/db
-			[membership]
-			$keepalive
-			[supervision]
-			restart backoff max = ${CLUSTER_BACKOFF_MAX_MS:-5000}
-			permanent failure count = ${CLUSTER_PERMAFAIL_COUNT:-5}
-			permanent failure seconds = ${CLUSTER_PERMAFAIL_SECONDS:-60}
-			[events]
-			directory = $d/events.d
-			hook directory = $d/hooks.d
-			monitor interval = ${CLUSTER_MONITOR_INTERVAL:-15}
-			event timeout = ${CLUSTER_EVENT_TIMEOUT:-30}
-			[logging]
-			level = info
-		EOF
+		_cluster_node_conf "$CLUSTER_DIR/n$i" "127.0.0.$((10 + i))" "$port" "$keepalive"
 	done
+}
+
+# Lays out one node's directory ($1) and writes its shoal.conf: node address $2, port base
+# $3, the [membership] keepalive lines $4, and $5 (optional) more [membership] lines.
+_cluster_node_conf() {
+	local d=$1
+	mkdir -p "$d/run/asan" "$d/db" "$d/events.d" "$d/hooks.d"
+	cat >"$d/shoal.conf" <<-EOF
+		[cluster]
+		node address = $2
+		nodes file = $CLUSTER_DIR/nodes
+		cluster key = $CLUSTER_DIR/key
+		port base = $3
+		run directory = $d/run
+		[database]
+		directory = $d/db
+		[membership]
+		$4
+		${5:-}
+		[supervision]
+		restart backoff max = ${CLUSTER_BACKOFF_MAX_MS:-5000}
+		permanent failure count = ${CLUSTER_PERMAFAIL_COUNT:-5}
+		permanent failure seconds = ${CLUSTER_PERMAFAIL_SECONDS:-60}
+		[events]
+		directory = $d/events.d
+		hook directory = $d/hooks.d
+		monitor interval = ${CLUSTER_MONITOR_INTERVAL:-15}
+		event timeout = ${CLUSTER_EVENT_TIMEOUT:-30}
+		[logging]
+		level = info
+	EOF
 }
 
 # Forking costs ~10 ms on a virtual machine: helpers that tests poll use these paths

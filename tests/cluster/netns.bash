@@ -125,8 +125,10 @@ _ns_all() {
 }
 
 ns_cluster_create() {
-	local n=$1 i k d sw cl rid port keepalive
+	local n=$1 i k sw cl rid port keepalive membership
 	_cluster_keepalive keepalive
+	printf -v membership 'start as = %s\nhealth monitor = %s\n%s' "${NS_START_AS:-enabled}" \
+		"${NS_HEALTH_MONITOR:-none}" "${NS_EXTRA_MEMBERSHIP:-}"
 	[ "$(id -u)" = 0 ] || _ns_fail "ns_cluster_create needs root" || return 1
 	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 200)) || _ns_fail "ns_cluster_create: bad count '$n'" || return 1
 	command -v nft >/dev/null || _ns_fail "nft (nftables) is needed for cuts and partitions" || return 1
@@ -177,34 +179,7 @@ ns_cluster_create() {
 			printf '%s\n' "link set lo up" "addr add $(node_addr "$i")/24 dev eth0" "link set eth0 up" "link set eth1 up"
 			for ((k = 2; k <= ${NS_PUBLIC_IFACES:-1}; k++)); do echo "link set eth$k up"; done
 		} | ip -n "${NS_PFX}n$i" -batch - || return 1
-		d=$CLUSTER_DIR/n$i
-		mkdir -p "$d/run/asan" "$d/db" "$d/events.d" "$d/hooks.d"
-		cat >"$d/shoal.conf" <<-EOF
-			[cluster]
-			node address = $(node_addr "$i")
-			nodes file = $CLUSTER_DIR/nodes
-			cluster key = $CLUSTER_DIR/key
-			port base = $port
-			run directory = $d/run
-			[database]
-			directory = $d/db
-			[membership]
-			$keepalive
-			start as = ${NS_START_AS:-enabled}
-			health monitor = ${NS_HEALTH_MONITOR:-none}
-			${NS_EXTRA_MEMBERSHIP:-}
-			[supervision]
-			restart backoff max = ${CLUSTER_BACKOFF_MAX_MS:-5000}
-			permanent failure count = ${CLUSTER_PERMAFAIL_COUNT:-5}
-			permanent failure seconds = ${CLUSTER_PERMAFAIL_SECONDS:-60}
-			[events]
-			directory = $d/events.d
-			hook directory = $d/hooks.d
-			monitor interval = ${CLUSTER_MONITOR_INTERVAL:-15}
-			event timeout = ${CLUSTER_EVENT_TIMEOUT:-30}
-			[logging]
-			level = info
-		EOF
+		_cluster_node_conf "$CLUSTER_DIR/n$i" "$(node_addr "$i")" "$port" "$keepalive" "$membership"
 	done
 	# The addresses answer before any node starts: a TCP connect to a closed port is
 	# refused at once when the path works (no ping needed), and times out when not.
