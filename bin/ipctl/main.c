@@ -98,7 +98,7 @@ static void print_status(struct cli *c, const struct proto_ip_status *s, bool fu
 			json_str(&j, "address", S(e->address));
 			json_uint(&j, "bits", e->bits);
 			if (e->owner == UINT32_MAX)
-				fputs(",\"owner\":null", stdout), j.first[j.depth] = false;
+				json_null(&j, "owner");
 			else
 				json_uint(&j, "owner", e->owner);
 			json_str(&j, "iface", S(e->iface));

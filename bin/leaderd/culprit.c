@@ -12,25 +12,6 @@
 #include "leaderd.h"
 #include "log/log.h"
 
-struct forward {
-	struct proto_envelope env;
-	char service[MSG_SERVICE_MAX];
-};
-
-static void forwarded(struct msg_ctx *m, int status, const struct msg_in *reply, void *arg)
-{
-	struct forward *f = arg;
-	struct msg_in req = { .env = &f->env };
-	if (status == MSG_OK)
-		msg_reply(m, &req, reply->type, reply->body);
-	else if (status == MSG_E_REMOTE && reply && reply->body)
-		msg_reply(m, &req, PROTO_ERROR, reply->body);
-	else
-		msg_reply_error(m, &req, PROTO_ERROR_CODE_UNREACHABLE, "the leader did not answer: %s",
-		                msg_status_str(status));
-	free(f);
-}
-
 static void ban_done(struct msg_ctx *m, int status, const struct msg_in *in, void *arg)
 {
 	uint32_t node = (uint32_t)(uintptr_t)arg;
@@ -103,21 +84,11 @@ void culprit_report(struct leaderd *ld, const struct msg_in *in)
 		                ld->self);
 		return;
 	}
-	struct forward *f = calloc(1, sizeof *f);
-	if (!f) {
-		msg_reply_error(ld->d.msg, in, PROTO_ERROR_CODE_BUSY, "out of memory");
-		return;
-	}
-	f->env = *in->env;
-	snprintf(f->service, sizeof f->service, "%s", in->env->src_service);
-	f->env.src_service = f->service;
-	f->env.body = (struct proto_bytes){ 0 };
 	struct proto_culprit_report fw = *r;
 	fw.reporter = ld->self;
-	if (request_leaderd(ld, ld->leader, PROTO_CULPRIT_REPORT, &fw, 2000, forwarded, f) < 0) {
-		msg_reply_error(ld->d.msg, in, PROTO_ERROR_CODE_UNREACHABLE, "unable to reach the leader");
-		free(f);
-	}
+	struct msg_addr to = { .node = ld->leader, .service = "leaderd" };
+	ld->stat_msgs_sent++;
+	msg_forward(ld->d.msg, in, &to, PROTO_CULPRIT_REPORT, &fw, 2000);
 }
 
 void culprit_fill(const struct leaderd *ld, struct proto_culprit_count *out, size_t *n)

@@ -165,27 +165,6 @@ void status_answer(struct memberd *md, const struct msg_in *in)
 	msg_reply(md->d.msg, in, PROTO_MEMBER_STATUS, &s);
 }
 
-/* A member_set forwarded to the node that owns the flags; its answer goes back to the
- * requester. */
-struct forward {
-	struct proto_envelope env; /* the original request's source and id */
-	char service[MSG_SERVICE_MAX];
-};
-
-static void forwarded(struct msg_ctx *m, int status, const struct msg_in *reply, void *arg)
-{
-	struct forward *f = arg;
-	struct msg_in req = { .env = &f->env };
-	if (status == MSG_OK)
-		msg_reply(m, &req, reply->type, reply->body);
-	else if (status == MSG_E_REMOTE && reply->body)
-		msg_reply(m, &req, PROTO_ERROR, reply->body);
-	else
-		msg_reply_error(m, &req, PROTO_ERROR_CODE_UNREACHABLE, "node %u did not answer: %s",
-		                f->env.dst_node, msg_status_str(status));
-	free(f);
-}
-
 void member_set(struct memberd *md, const struct msg_in *in)
 {
 	const struct proto_member_set *op = in->body;
@@ -213,21 +192,7 @@ void member_set(struct memberd *md, const struct msg_in *in)
 		                op->node);
 		return;
 	}
-	struct forward *f = calloc(1, sizeof *f);
-	if (!f) {
-		msg_reply_error(md->d.msg, in, PROTO_ERROR_CODE_BUSY, "out of memory");
-		return;
-	}
-	f->env = *in->env;
-	snprintf(f->service, sizeof f->service, "%s", in->env->src_service);
-	f->env.src_service = f->service;
-	f->env.dst_node = op->node;
-	f->env.dst_service = NULL;
-	f->env.body = (struct proto_bytes){ 0 };
+	/* The node that owns the flags answers. */
 	struct msg_addr to = { .node = op->node, .service = "memberd" };
-	if (msg_request(md->d.msg, &to, PROTO_MEMBER_SET, op, 2000, forwarded, f, NULL) < 0) {
-		msg_reply_error(md->d.msg, in, PROTO_ERROR_CODE_UNREACHABLE, "unable to reach node %u",
-		                op->node);
-		free(f);
-	}
+	msg_forward(md->d.msg, in, &to, PROTO_MEMBER_SET, op, 2000);
 }

@@ -240,6 +240,12 @@ void json_bool(struct json *j, const char *key, bool v)
 	fputs(v ? "true" : "false", j->f);
 }
 
+void json_null(struct json *j, const char *key)
+{
+	json_sep(j, key);
+	fputs("null", j->f);
+}
+
 void json_end(struct json *j)
 {
 	fputc('\n', j->f);

@@ -122,10 +122,13 @@ int msg_reply_error(struct msg_ctx *m, const struct msg_in *req, unsigned code, 
 /* Request with a deadline; cb runs exactly once. *id (optional) names it for msg_cancel. */
 int msg_request(struct msg_ctx *m, const struct msg_addr *dst, unsigned type, const void *body,
                 unsigned timeout_ms, msg_reply_fn *cb, void *arg, uint64_t *id);
-/* Passes the request in on to this service on node and answers the asker with what comes
- * back (or an error: no such node, unreachable, the deadline): for a CLI's `-n NODE`, which
- * reaches other nodes only through its own node's daemon. 0, or what the error reply
- * returned. */
+/* Sends type and body as a request to `to` and answers the asker of in with what comes back
+ * (the reply, or the error it got: unreachable, the deadline), whenever it comes: for a
+ * request only another node can answer. 0, or what an error reply returned. */
+int msg_forward(struct msg_ctx *m, const struct msg_in *in, const struct msg_addr *to, unsigned type,
+                const void *body, unsigned timeout_ms);
+/* msg_forward of the request itself to this service on node (or an error: no such node):
+ * for a CLI's `-n NODE`, which reaches other nodes only through its own node's daemon. */
 int msg_relay(struct msg_ctx *m, const struct msg_in *in, const struct conf_nodes *nodes, uint32_t node,
               unsigned timeout_ms);
 /* Drops a pending request without calling its callback. */
