@@ -106,10 +106,9 @@ static void rescan(struct memberd *md)
 void daemons_ping(struct memberd *md)
 {
 	static uint64_t next_id = 1;
-	static unsigned n;
-	if (n % RESCAN_S == 0)
+	if (md->chores_round % RESCAN_S == 0)
 		rescan(md);
-	bool up_round = n++ % PING_UP_ROUNDS == 0;
+	bool up_round = md->chores_round % PING_UP_ROUNDS == 0;
 	if (up_round)
 		msg_drain_local(pinger); /* the answers to the last round */
 	for (unsigned i = 0; i < md->daemons.n; i++) {

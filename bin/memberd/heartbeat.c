@@ -130,6 +130,7 @@ static void on_tick(struct ev_loop *loop, ev_periodic *t, int revents)
 		/* Before the heartbeats: a daemon pinged on our own socket (one that was not
 		 * up) may answer while we work, and is then read in this same wake-up. */
 		daemons_ping(md);
+		md->chores_round++;
 	}
 	/* What the peers sent since the last tick (the local socket wakes us on its own). */
 	msg_drain_links(md->d.msg);

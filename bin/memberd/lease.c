@@ -120,6 +120,17 @@ void lease_init(struct memberd *md)
 	l->trace_fd = member_trace_open(md->d.conf.run_dir);
 }
 
+/* Following: the leader's claim seq, sent by its memberd of incarnation inc, arrived at
+ * `at`; the lease runs from its arrival. A restarted memberd numbers its heartbeats from 1
+ * again. */
+static void follow_claim(struct lease *l, uint64_t seq, uint64_t inc, uint64_t at)
+{
+	if (seq > l->heard_seq || inc != l->leader_incarnation)
+		l->heard_seq = seq;
+	l->leader_incarnation = inc;
+	extend(l, at + l->lease_ns);
+}
+
 void lease_set(struct memberd *md, const struct msg_in *in)
 {
 	const struct proto_lease_set *s = in->body;
@@ -154,10 +165,8 @@ void lease_set(struct memberd *md, const struct msg_in *in)
 	 * first lease, which runs from its bid, waits a round more. */
 	const struct lease_seen *c = s->leader < md->d.nodes.count ? &l->seen[s->leader] : NULL;
 	if (l->role == PROTO_LEASE_ROLE_FOLLOW && c && c->term == s->term && c->seq > l->heard_seq &&
-	    c->inc == l->leader_incarnation) {
-		l->heard_seq = c->seq;
-		extend(l, c->at + l->lease_ns);
-	}
+	    c->inc == l->leader_incarnation)
+		follow_claim(l, c->seq, c->inc, c->at);
 	struct proto_lease_set_reply r = { .gen = s->gen, .final_ns = final };
 	msg_reply(md->d.msg, in, PROTO_LEASE_SET_REPLY, &r);
 	/* Announces the term, or acknowledges the claim leaderd took up, now, not a tick later:
@@ -262,11 +271,7 @@ void lease_heard(struct memberd *md, uint32_t from, const struct proto_heartbeat
 	if (l->role == 0)
 		return;
 	if (claim && l->role == PROTO_LEASE_ROLE_FOLLOW && from == l->leader && hb->lease_term == l->term) {
-		/* A restarted memberd numbers its heartbeats from 1 again. */
-		if (hb->seq > l->heard_seq || md->peer[from].incarnation != l->leader_incarnation)
-			l->heard_seq = hb->seq;
-		l->leader_incarnation = md->peer[from].incarnation;
-		extend(l, at + l->lease_ns);
+		follow_claim(l, hb->seq, md->peer[from].incarnation, at);
 		member_trace(md->lease.trace_fd, "accept %" PRIu64 " %u %" PRIu64 " %u %" PRIu64, hb->lease_term, from,
 		      hb->lease_sent_ns, md->self, at);
 		return;

@@ -89,6 +89,7 @@ struct memberd {
 	double silence_limit;   /* seconds of silence before a peer is disconnected */
 	double last_tick;       /* monotonic */
 	double chores_at;       /* monotonic: next liveness pings and housekeeping */
+	unsigned chores_round;  /* how many chores rounds ran before this one */
 	ev_periodic tick;       /* everything periodic, once an interval (heartbeat.c) */
 	double phase;           /* seconds after the wall clock's interval boundaries */
 	ev_timer silence;       /* the earliest peer's silence limit */

@@ -165,17 +165,16 @@ static bool failed_daemons(struct memberd *md)
 
 void state_housekeeping(struct memberd *md)
 {
-	static unsigned n, rounds;
 	double now = mono_now();
 	/* Every FAILED_ROUNDS seconds: a daemon left down stays down, and the look costs a
 	 * path lookup that runs cold. */
-	bool changed = rounds++ % FAILED_ROUNDS == 0 && failed_daemons(md);
+	bool changed = md->chores_round % FAILED_ROUNDS == 0 && failed_daemons(md);
 	if (md->ban_until && md->ban_until <= now) {
 		md->ban_until = 0;
 		log_notice("ban lifted");
 		state_save(md);
 		changed = true;
-	} else if (md->ban_until && ++n % 3 == 0) {
+	} else if (md->ban_until && md->chores_round % 3 == 0) {
 		state_save(md); /* the remainder, so a restart resumes the ban */
 	}
 	if (changed) {
