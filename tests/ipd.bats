@@ -36,11 +36,16 @@ teardown() {
 	for f in "$CLUSTER_DIR"/n*/run/node.log; do
 		[ -e "$f" ] && grep -H "ipd: \(died\|fatal\)" "$f" >&2
 	done
-	# For the log of a failing test: what each node holds and thinks.
+	# For the log of a failing test: what each node holds and thinks, and what its ipd did
+	# (the harness shows only the last lines of a node's log, mostly other daemons').
 	for ((i = 1; i <= NS_N; i++)); do
 		echo "--- node $i: $(ip -n "$(ns_name "$i")" -br addr show dev eth1 2>/dev/null)" >&2
 		node_ipctl "$i" -t 1000 status >&2 2>&1
 		ns_exec "$i" "$BIN/memberctl" -c "$(node_conf "$i")" -t 1000 list >&2 2>&1
+		if [ -z "${BATS_TEST_COMPLETED:-}" ] && [ -e "$(node_run "$i")/node.log" ]; then
+			echo "--- node $i: ipd's log (last 80 lines)" >&2
+			grep " ipd" "$(node_run "$i")/node.log" | tail -n 80 >&2
+		fi
 	done
 	# The test servers are ours, not the nodes': stop them first, by pid.
 	for p in "${SERVERS[@]}"; do

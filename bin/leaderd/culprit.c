@@ -86,9 +86,7 @@ void culprit_report(struct leaderd *ld, const struct msg_in *in)
 	}
 	struct proto_culprit_report fw = *r;
 	fw.reporter = ld->self;
-	struct msg_addr to = { .node = ld->leader, .service = "leaderd" };
-	ld->stat_msgs_sent++;
-	msg_forward(ld->d.msg, in, &to, PROTO_CULPRIT_REPORT, &fw, 2000);
+	forward_leaderd(ld, in, ld->leader, PROTO_CULPRIT_REPORT, &fw, 2000);
 }
 
 void culprit_fill(const struct leaderd *ld, struct proto_culprit_count *out, size_t *n)

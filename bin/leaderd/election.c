@@ -114,19 +114,23 @@ static void health_done(struct msg_ctx *m, int status, const struct msg_in *in, 
 		         msg_status_str(status));
 }
 
-/* Keeps memberd's `partitioned` reason in line with ours (the view says what it has). */
-static void sync_health(struct leaderd *ld)
+/* Keeps memberd's `partitioned` reason in line with ours (the view says what it has).
+ * Returns when to look again: the end of the grace a partition seen just after the start
+ * waits out before memberd is told (0: no such wait). */
+static uint64_t sync_health(struct leaderd *ld)
 {
 	bool want = compute_partitioned(ld);
-	if (want != ld->partitioned && now_ns() >= ld->grace_from + PARTITION_GRACE) {
+	uint64_t now = now_ns(), grace_end = ld->grace_from + PARTITION_GRACE;
+	if (want != ld->partitioned && now >= grace_end) {
 		log_notice("%s: %u of %u nodes reached", want ? "partitioned" : "no longer partitioned",
 		           ld->reachable, ld->total);
 	}
 	ld->partitioned = want;
 	/* Right after a start memberd has not met its peers yet: that is no partition. */
-	if (!ld->have_view || ld->health_pending || want == ld->self_partitioned_in_view ||
-	    (want && now_ns() < ld->grace_from + PARTITION_GRACE))
-		return;
+	if (want && !ld->self_partitioned_in_view && now < grace_end)
+		return grace_end;
+	if (!ld->have_view || ld->health_pending || want == ld->self_partitioned_in_view)
+		return 0;
 	struct proto_member_set op = {
 		.node = ld->self,
 		.op = want ? PROTO_MEMBER_OP_HEALTH_ON : PROTO_MEMBER_OP_HEALTH_OFF,
@@ -135,6 +139,7 @@ static void sync_health(struct leaderd *ld)
 	struct msg_addr to = { .node = ld->self, .service = "memberd" };
 	if (msg_request(ld->d.msg, &to, PROTO_MEMBER_SET, &op, 1000, health_done, ld, NULL) == 0)
 		ld->health_pending = true;
+	return 0;
 }
 
 bool election_leader_ok(struct leaderd *ld)
@@ -823,11 +828,9 @@ void election_evaluate(struct leaderd *ld)
 	carry_sync(ld);
 	uint64_t now = now_ns();
 	uint64_t next = step(ld, now);
-	sync_health(ld);
-	/* A partition seen within the grace is told to memberd when the grace ends. */
-	uint64_t grace_end = ld->grace_from + PARTITION_GRACE;
-	if (ld->partitioned && !ld->self_partitioned_in_view && now < grace_end)
-		next = min64(next, grace_end);
+	uint64_t again = sync_health(ld);
+	if (again)
+		next = min64(next, again);
 	carry_update(ld);
 	/* libev counts a timer from the loop's time, taken when it last woke: after a slow
 	 * step (a busy machine) the timer would run early, find nothing due and wake us once

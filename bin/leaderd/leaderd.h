@@ -181,6 +181,9 @@ void view_refresh(struct leaderd *ld);
 int send_leaderd(struct leaderd *ld, uint32_t node, unsigned type, const void *body);
 int request_leaderd(struct leaderd *ld, uint32_t node, unsigned type, const void *body,
                     unsigned timeout_ms, msg_reply_fn *cb, void *arg);
+/* msg_forward to node:leaderd: in's asker gets what that leaderd answers. */
+int forward_leaderd(struct leaderd *ld, const struct msg_in *in, uint32_t node, unsigned type,
+                    const void *body, unsigned timeout_ms);
 
 /* store.c */
 void store_load(struct leaderd *ld);

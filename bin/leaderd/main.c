@@ -26,6 +26,14 @@ int request_leaderd(struct leaderd *ld, uint32_t node, unsigned type, const void
 	return msg_request(ld->d.msg, &to, type, body, timeout_ms ? timeout_ms : 1, cb, arg, NULL);
 }
 
+int forward_leaderd(struct leaderd *ld, const struct msg_in *in, uint32_t node, unsigned type,
+                    const void *body, unsigned timeout_ms)
+{
+	struct msg_addr to = { .node = node, .service = "leaderd" };
+	ld->stat_msgs_sent++;
+	return msg_forward(ld->d.msg, in, &to, type, body, timeout_ms);
+}
+
 /* ---- subscribers: kept in <run dir>/leaderd.subscribers, as memberd keeps its own ---- */
 
 static void subscribers_path(const struct leaderd *ld, char *buf, size_t len)
