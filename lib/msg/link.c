@@ -239,17 +239,31 @@ static int link_parse(struct msg_ctx *m, struct link *l)
 	return 0;
 }
 
-/* One recv; sets l->rx_at. A lazily read link asks the kernel when the data arrived
- * (SO_TIMESTAMPNS: the wall-clock time of the newest segment read), so a failure detector
- * that reads once a tick still measures silence from the arrival, not from its own tick.
- * The wall-clock time is turned into monotonic time here; should the clock have stepped
- * meanwhile, the result is kept between the last time the link was read to the end (it
- * came after that) and now. */
+/* A lazily read link asks the kernel when its data arrived: SO_TIMESTAMPNS, and TCP_INQ to
+ * tell a read that also took the peer's FIN (see link_recv). */
+static void link_stamp(struct link *l)
+{
+	int one = 1;
+	setsockopt(l->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
+	setsockopt(l->fd, IPPROTO_TCP, TCP_INQ, &one, sizeof one);
+	l->stamped = true;
+}
+
+/* One recv; sets l->rx_at. A lazily read link asks the kernel when the data arrived (the
+ * wall-clock time of the newest segment read), so a failure detector that reads once a
+ * tick still measures silence from the arrival, not from its own tick. The wall-clock time
+ * is turned into monotonic time here; should the clock have stepped meanwhile, the result
+ * is kept between the last time the link was read to the end (it came after that) and now.
+ * One segment is not stamped right: a FIN that comes while data waits unread merges into
+ * that data, and gives it its own, later time (so a crashed peer's last heartbeat would
+ * seem to come at its crash, up to a tick late, and be mourned that much later). A read
+ * that drained the data and took the FIN with it leaves TCP_INQ non-zero: its data then
+ * counts from the earliest time it can have come, the last time the link was emptied. */
 static ssize_t link_recv(struct msg_ctx *m, struct link *l, size_t space, double *read_at)
 {
 	union {
 		struct cmsghdr h;
-		char buf[CMSG_SPACE(sizeof(struct timespec))];
+		char buf[CMSG_SPACE(sizeof(struct timespec)) + CMSG_SPACE(sizeof(int))];
 	} cm;
 	struct iovec iov = { l->in + l->in_len, space };
 	struct msghdr mh = { .msg_iov = &iov, .msg_iovlen = 1 };
@@ -262,7 +276,12 @@ static ssize_t link_recv(struct msg_ctx *m, struct link *l, size_t space, double
 	*read_at = l->rx_at = now;
 	if (n <= 0)
 		return n;
+	int inq = 0;
 	for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+		if (c->cmsg_level == IPPROTO_TCP && c->cmsg_type == TCP_CM_INQ) {
+			memcpy(&inq, CMSG_DATA(c), sizeof inq);
+			continue;
+		}
 		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_TIMESTAMPNS)
 			continue;
 		struct timespec ts, real;
@@ -271,6 +290,8 @@ static ssize_t link_recv(struct msg_ctx *m, struct link *l, size_t space, double
 		double at = now - ((double)(real.tv_sec - ts.tv_sec) + (real.tv_nsec - ts.tv_nsec) / 1e9);
 		l->rx_at = at > now ? now : at < l->emptied_at ? l->emptied_at : at;
 	}
+	if (l->stamped && inq > 0 && (size_t)n < space)
+		l->rx_at = l->emptied_at;
 	return n;
 }
 
@@ -361,11 +382,10 @@ static struct link *link_new(struct msg_ctx *m, int fd, bool outbound)
 	ev_io_init(&l->w, on_link_write, fd, EV_WRITE);
 	ev_timer_init(&l->hello_timer, on_hello_timeout, HELLO_TIMEOUT, 0);
 	l->r.data = l->w.data = l->hello_timer.data = l;
-	if (m->flags & MSG_LAZY_LINKS) {
-		int one = 1;
-		setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
-		l->stamped = true;
-	}
+	/* Nothing it reads can have come before it was made. */
+	l->emptied_at = msg_mono_now();
+	if (m->flags & MSG_LAZY_LINKS)
+		link_stamp(l);
 	ev_timer_start(m->loop, &l->hello_timer);
 	l->next = m->links;
 	m->links = l;
@@ -523,11 +543,8 @@ void msg_set_lazy_links(struct msg_ctx *m, bool lazy)
 	for (struct link *l = m->links; l; l = l->next) {
 		if (l->state != LINK_UP)
 			continue; /* link_up() sees to it */
-		if (lazy && !l->stamped) {
-			int one = 1;
-			setsockopt(l->fd, SOL_SOCKET, SO_TIMESTAMPNS, &one, sizeof one);
-			l->stamped = true;
-		}
+		if (lazy && !l->stamped)
+			link_stamp(l);
 		if (lazy)
 			ev_io_stop(m->loop, &l->r);
 		else
