@@ -100,6 +100,22 @@ counter_is() {
 	[ "$(counter 1 1:msgtest drop_mac)" = 0 ]
 }
 
+@test "messaging: a lazily read link dates a message read with its sender's FIN from before the FIN" {
+	# memberd reads its links once a tick and counts a peer's silence from when the kernel
+	# took its heartbeat in. A FIN that comes while the last heartbeat waits unread must not
+	# lend it its own, later time, or a crash is seen up to a tick late.
+	serve 2 s2 --lazy
+	run -0 "$MT" -c "$T/n1.conf" lastword 1:msgtest --linger 300
+	closing=$(awk '$1 == "closing" { print $2 }' <<<"$output")
+	[ -n "$closing" ]
+	# The client is gone and its FIN has come: now the server reads what waits.
+	kill -USR1 "$(cat "$T/s2.pid")"
+	wait_for 5 grep -q "^ping 0 arrived " "$T/s2.out"
+	arrived=$(awk '$1 == "ping" { print $4 }' "$T/s2.out")
+	echo "closing $closing arrived $arrived"
+	((arrived < closing))
+}
+
 @test "messaging: broadcast *:msgtest reaches every node's server" {
 	serve 1 s1
 	serve 2 s2

@@ -1,12 +1,13 @@
 /* msgtool: drives lib/msg for tests/messaging.bats and tests/bench/messaging.sh.
  *
- *   msgtool -c CONF serve [-s SERVICE] [--delay-ms N] [--blackhole]
+ *   msgtool -c CONF serve [-s SERVICE] [--delay-ms N] [--blackhole] [--lazy]
  *   msgtool -c CONF ping DST [--count N] [--size B]
  *   msgtool -c CONF send DST --count N [--rate PER_SEC] [--size B]
  *   msgtool -c CONF call DST [--timeout MS] [--linger MS]
  *   msgtool -c CONF stream DST --bytes N [--seed S]
  *   msgtool -c CONF stats DST
  *   msgtool -c CONF fanout --to a,b,c --count N --rate R
+ *   msgtool -c CONF lastword DST --linger MS
  *   msgtool -c CONF forge DST --mode replay|badmac|wrongkey|foreign[:ADDR]|garbage
  *                                    |unknown-type|local-garbage
  *   msgtool rawpingpong [--count N] [--size B]           (Unix datagrams, no lib/msg)
@@ -14,7 +15,12 @@
  *
  * DST is node:service (node numbers from 0, `*` for all). The library is the thing under
  * test: everything but rawpingpong, rawtcp and forge goes through lib/msg. Exit 0 on
- * success, 1 when what was measured failed, 100 on bad usage, 111 on system errors. */
+ * success, 1 when what was measured failed, 100 on bad usage, 111 on system errors.
+ *
+ * serve --lazy reads its links as memberd does (MSG_LAZY_LINKS), only on SIGUSR1, and prints
+ * "ping NODE arrived NS" for each ping (NS: CLOCK_MONOTONIC, as lib/msg stamped it).
+ * lastword sends one ping, keeps its link open MS ms, prints "closing NS" and exits: its
+ * FIN follows the ping, which a lazy server has not read yet. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
@@ -46,13 +52,14 @@ static uint64_t now_ns(void)
 static void usage(void)
 {
 	fprintf(stderr,
-	        "usage: msgtool -c CONF serve [-s SERVICE] [--delay-ms N] [--blackhole]\n"
+	        "usage: msgtool -c CONF serve [-s SERVICE] [--delay-ms N] [--blackhole] [--lazy]\n"
 	        "       msgtool -c CONF ping DST [--count N] [--size B]\n"
 	        "       msgtool -c CONF send DST --count N [--rate PER_SEC] [--size B]\n"
 	        "       msgtool -c CONF call DST [--timeout MS] [--linger MS]\n"
 	        "       msgtool -c CONF stream DST --bytes N [--seed S]\n"
 	        "       msgtool -c CONF stats DST\n"
 	        "       msgtool -c CONF fanout --to a,b,c --count N --rate R\n"
+	        "       msgtool -c CONF lastword DST --linger MS\n"
 	        "       msgtool -c CONF forge DST --mode replay|badmac|wrongkey|foreign[:ADDR]|garbage"
 	        "|unknown-type|local-garbage\n"
 	        "       msgtool rawpingpong [--count N] [--size B]\n"
@@ -67,7 +74,7 @@ struct opts {
 	int npos;
 	const char *service, *to, *mode, *server, *client;
 	unsigned long long count, size, rate, delay_ms, timeout_ms, linger_ms, bytes, seed;
-	bool blackhole;
+	bool blackhole, lazy;
 };
 
 static unsigned long long num(const char *name, const char *v)
@@ -90,8 +97,8 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			o->pos[o->npos++] = a;
 			continue;
 		}
-		if (strcmp(a, "--blackhole") == 0) {
-			o->blackhole = true;
+		if (strcmp(a, "--blackhole") == 0 || strcmp(a, "--lazy") == 0) {
+			*(a[2] == 'b' ? &o->blackhole : &o->lazy) = true;
 			continue;
 		}
 		if (i + 1 >= argc)
@@ -222,6 +229,10 @@ static void serve_handler(struct msg_ctx *m, const struct msg_in *in, void *arg)
 		/* one-way (requests are answered by lib/msg) */
 		const struct proto_ping *p = in->body;
 		c_pings++;
+		if (S.lazy) {
+			printf("ping %u arrived %.0f\n", in->env->src_node, in->arrived * 1e9);
+			fflush(stdout);
+		}
 		if (p->payload.len == 16 && memcmp(p->payload.data, TS_MAGIC, 8) == 0) {
 			uint64_t sent;
 			memcpy(&sent, p->payload.data + 8, 8);
@@ -316,6 +327,11 @@ static void on_stop(struct ev_loop *loop, ev_signal *w, int revents)
 	ev_break(loop, EVBREAK_ALL);
 }
 
+static void on_drain(struct ev_loop *loop, ev_signal *w, int revents)
+{
+	msg_drain_links(w->data);
+}
+
 static int cmd_serve(const struct opts *o)
 {
 	char err[512];
@@ -334,11 +350,17 @@ static int cmd_serve(const struct opts *o)
 	msg_counter_add(m, "max_delay_us", &c_max_delay_us);
 	msg_counter_add(m, "streams", &c_streams);
 	msg_counter_add(m, "stream_bytes", &c_stream_bytes);
-	ev_signal sterm, sint;
+	ev_signal sterm, sint, susr1;
 	ev_signal_init(&sterm, on_stop, SIGTERM);
 	ev_signal_init(&sint, on_stop, SIGINT);
 	ev_signal_start(C.loop, &sterm);
 	ev_signal_start(C.loop, &sint);
+	if (S.lazy) {
+		msg_set_lazy_links(m, true);
+		ev_signal_init(&susr1, on_drain, SIGUSR1);
+		susr1.data = m;
+		ev_signal_start(C.loop, &susr1);
+	}
 	printf("ready\n");
 	fflush(stdout);
 	ev_run(C.loop, 0);
@@ -498,6 +520,21 @@ static int cmd_send(const struct opts *o)
 	free(send_payload);
 	cli_close(&C);
 	return rc;
+}
+
+static int cmd_lastword(const struct opts *o)
+{
+	send_dst = dst_arg(o);
+	if (send_dst.node == MSG_NODE_ALL)
+		cli_fatal(&C, EXIT_USAGE, "lastword: one node, not *");
+	connect_client();
+	if (send_ping() < 0)
+		cli_fatal(&C, EXIT_SYSTEM, "send: %s", strerror(errno));
+	loop_sleep(C.loop, (unsigned)(o->linger_ms ? o->linger_ms : 200));
+	printf("closing %llu\n", (unsigned long long)now_ns());
+	fflush(stdout);
+	cli_close(&C);
+	return 0;
 }
 
 static uint64_t self_counter(const char *name)
@@ -1109,7 +1146,7 @@ int main(int argc, char **argv)
 	} cmds[] = {
 		{ "serve", cmd_serve }, { "ping", cmd_ping }, { "send", cmd_send }, { "call", cmd_call },
 		{ "stream", cmd_stream }, { "stats", cmd_stats }, { "fanout", cmd_fanout },
-		{ "forge", cmd_forge }, { "rawpingpong", cmd_rawpingpong }, { "rawtcp", cmd_rawtcp },
+		{ "lastword", cmd_lastword }, { "forge", cmd_forge }, { "rawpingpong", cmd_rawpingpong }, { "rawtcp", cmd_rawtcp },
 	};
 	for (size_t k = 0; k < sizeof cmds / sizeof cmds[0]; k++)
 		if (strcmp(cmd, cmds[k].name) == 0)
