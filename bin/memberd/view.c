@@ -88,7 +88,7 @@ static void save_subscribers(struct memberd *md)
 	for (unsigned i = 0; i < md->nsubscribers; i++)
 		off += (size_t)snprintf(buf + off, sizeof buf - off, "%s\n", md->subscriber[i]);
 	snprintf(path, sizeof path, "%s/memberd.subscribers", md->d.conf.run_dir);
-	if (write_file_atomic(path, buf, off) < 0)
+	if (write_file_replace(path, buf, off) < 0) /* not fsynced: see state_save */
 		log_warning("unable to save %s: %s", path, strerror(errno));
 }
 

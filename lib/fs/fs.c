@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -25,7 +26,7 @@ int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-int write_file_atomic(const char *path, const void *data, size_t len)
+static int write_file(const char *path, const void *data, size_t len, bool sync)
 {
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
@@ -46,7 +47,7 @@ int write_file_atomic(const char *path, const void *data, size_t len)
 		p += n;
 		len -= (size_t)n;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
+	if ((sync && fsync(fd) < 0) || close(fd) < 0) {
 		fd = -1;
 		goto fail;
 	}
@@ -63,4 +64,14 @@ fail: {
 	errno = e;
 	return -1;
 }
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len)
+{
+	return write_file(path, data, len, true);
+}
+
+int write_file_replace(const char *path, const void *data, size_t len)
+{
+	return write_file(path, data, len, false);
 }
