@@ -35,8 +35,7 @@ ld_cluster() {
 
 @test "leaderd: 3 nodes elect exactly one leader; shoal status and leaderctl show it" {
 	ld_cluster 3
-	wait_for 20 one_leader
-	l=$(one_leader)
+	l=$(settled_leader 20)
 	run -0 node_shoal 2 status
 	[[ "$output" == *"Leader: node $((l - 1)), term "* ]]
 	run -0 node_shoal 2 status --json
@@ -76,8 +75,7 @@ ld_cluster() {
 
 @test "leaderd: a crashed leader is replaced" {
 	ld_cluster 3
-	wait_for 20 one_leader
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	cluster_kill "$old"
 	wait_for 20 one_leader_not "$old" $(others "$old")
 	cluster_start "$old"
@@ -97,8 +95,7 @@ led_after() {
 # new term, one leader, and no overlap.
 @test "leaderd: a killed leaderd (SIGKILL) is replaced in a new term; its restart leads nothing of the old one" {
 	ld_cluster 3
-	wait_for 20 one_leader
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	seen=$(leader_seen_by "$old")
 	kill -KILL "$(node_daemon_pid "$old" leaderd)"
 	wait_for 20 led_after "${seen#* }"
@@ -107,8 +104,7 @@ led_after() {
 
 @test "leaderd: a frozen leader is replaced (lock none); thawed, nothing it sends is acted on" {
 	ld_cluster 3
-	wait_for 20 one_leader
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	cluster_freeze "$old"
 	wait_for 20 one_leader_not "$old" $(others "$old")
 	cluster_thaw "$old"
@@ -121,8 +117,7 @@ led_after() {
 
 @test "leaderd: a hung leaderd on a live node is replaced" {
 	ld_cluster 3
-	wait_for 20 one_leader
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	pid=$(node_daemon_pid "$old" leaderd)
 	kill -STOP "$pid"
 	wait_for 20 one_leader_not "$old" $(others "$old")
@@ -134,13 +129,11 @@ led_after() {
 
 @test "leaderd: a stopped leader steps down, and a banned one" {
 	ld_cluster 3
-	wait_for 20 one_leader
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	node_memberctl "$old" stop
 	wait_for 20 one_leader_not "$old" $(others "$old")
 	node_memberctl "$old" continue
-	wait_for 20 one_leader
-	second=$(one_leader)
+	second=$(settled_leader 20)
 	node_memberctl 1 -n $((second - 1)) ban 60
 	wait_for 20 one_leader_not "$second" $(others "$second")
 	node_memberctl 1 -n $((second - 1)) unban
@@ -169,9 +162,8 @@ led_after() {
 	printf '[cluster]\nleader capability = no\n' >>"$(node_conf 1)"
 	cluster_start
 	wait_for 20 cluster_connected
-	wait_for 20 one_leader
-	[ "$(one_leader)" != 1 ]
-	old=$(one_leader)
+	old=$(settled_leader 20)
+	[ "$old" != 1 ]
 	cluster_kill "$old"
 	wait_for 20 one_leader_not "$old" $(others "$old")
 	[ "$(one_leader $(others "$old"))" != 1 ]
@@ -180,8 +172,7 @@ led_after() {
 
 @test "leaderd: lock file: one leader; a frozen leader is replaced and fenced out" {
 	ld_cluster 3 "file:$BATS_TEST_TMPDIR/lock"
-	wait_for 20 one_leader
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	run -0 node_leaderctl "$old" --json status
 	jq -e '.lock_state == "held"' <<<"$output"
 	cluster_freeze "$old"
@@ -195,8 +186,7 @@ led_after() {
 
 @test "leaderd: lock file: a SIGKILLed leaderd leaves no helper; a new term is led" {
 	ld_cluster 3 "file:$BATS_TEST_TMPDIR/lock"
-	wait_for 20 one_leader
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	pid=$(node_daemon_pid "$old" leaderd)
 	seen=$(leader_seen_by "$old")
 	helpers=$(pgrep -P "$pid" || true)
@@ -210,8 +200,7 @@ led_after() {
 
 @test "leaderd: a hung leaderd is replaced with lock file" {
 	ld_cluster 3 "file:$BATS_TEST_TMPDIR/lock"
-	wait_for 20 one_leader
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	pid=$(node_daemon_pid "$old" leaderd)
 	kill -STOP "$pid"
 	wait_for 20 one_leader_not "$old" $(others "$old")
@@ -241,8 +230,7 @@ make_helper() {
 	done
 	cluster_start
 	wait_for 20 cluster_connected
-	wait_for 20 one_leader
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	cluster_freeze "$old"
 	for i in $(others "$old"); do wait_for 20 no_leader_at "$i"; done
 	sleep 2
@@ -262,8 +250,7 @@ make_helper() {
 	done
 	cluster_start
 	wait_for 20 cluster_connected
-	wait_for 20 one_leader
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	pid=$(node_daemon_pid "$old" leaderd)
 	seen=$(leader_seen_by "$old")
 	helpers=$(pgrep -P "$pid" || true)
@@ -308,8 +295,7 @@ helper_case() {
 
 @test "leaderd: culprit reports lead to a ban that lifts; counts decay" {
 	ld_cluster 3 none '[leadership]\nban culprit count = 2\nrecovery grace period = 3\nrecovery ban period = 4\n'
-	wait_for 20 one_leader
-	l=$(one_leader)
+	l=$(settled_leader 20)
 	victim=$(others "$l" | head -1)
 	vn=$((victim - 1))
 	# Two reports, then the count decays.
@@ -334,8 +320,7 @@ helper_case() {
 
 @test "leaderd: the leader never bans itself on its own report" {
 	ld_cluster 3 none '[leadership]\nban culprit count = 0\n'
-	wait_for 20 one_leader
-	l=$(one_leader)
+	l=$(settled_leader 20)
 	node_leaderctl "$l" culprit $((l - 1)) "myself"
 	sleep 1
 	[ "$(one_leader)" = "$l" ]

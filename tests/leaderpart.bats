@@ -74,7 +74,7 @@ healed() {
 
 leader_alone() {
 	local old
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	ns_partition "$(others "$old" | xargs)" "$old"
 	wait_for 20 one_leader_not "$old" $(others "$old")
 	wait_for 10 not_leading "$old"
@@ -87,7 +87,7 @@ leader_alone() {
 
 follower_alone() {
 	local l f before
-	l=$(one_leader)
+	l=$(settled_leader 20)
 	f=$(others "$l" | head -1)
 	before=$(leader_seen_by "$l")
 	ns_partition "$(others "$f" | xargs)" "$f"
@@ -112,7 +112,7 @@ each_alone() {
 
 leader_oneway() {
 	local old
-	old=$(one_leader)
+	old=$(settled_leader 20)
 	ns_cut_oneway "$old"
 	wait_for 20 one_leader_not "$old" $(others "$old")
 	wait_for 10 not_leading "$old"

@@ -35,6 +35,22 @@ one_leader() {
 	echo "$l"
 }
 
+# settled_leader SECONDS: waits up to SECONDS for one_leader and prints what it found. One
+# look, not a wait and then a second look: a leader may change between the two (a lease
+# that ran out on a loaded machine), and a test that only needs to know who leads now
+# must not fail for it.
+settled_leader() {
+	local end=$((SECONDS + $1)) l
+	until l=$(one_leader); do
+		if ((SECONDS >= end)); then
+			echo "settled_leader: no single leader within $1 s" >&2
+			return 1
+		fi
+		sleep 0.1
+	done
+	echo "$l"
+}
+
 # one_leader_not OLD [i...]: as one_leader, and the leader is not OLD.
 one_leader_not() {
 	local old=$1 l
