@@ -36,11 +36,12 @@ node_re() {
 }
 
 # wait_for SECONDS CMD...: retry CMD until it succeeds or the deadline passes, every
-# WAIT_FOR_POLL seconds (0.05) or, for a check that itself takes longer than that, after a
-# pause as long as the check took. Some tests watch states that last a moment (an event
-# queued behind another), so cheap checks poll fast; an expensive one spaced out by its own
-# cost keeps the polling to half a core at most, and the daemons under test get the rest
-# (two suites run side by side on two cores in CI). Time comes from $EPOCHREALTIME: no fork.
+# WAIT_FOR_POLL seconds (0.05) or, for a check that itself takes longer than half that,
+# after a pause twice as long as the check took. Some tests watch states that last a moment
+# (an event queued behind another), so cheap checks poll fast; an expensive one spaced out
+# by twice its own cost keeps the polling to a third of a core at most, and the daemons
+# under test get the rest (three suites run side by side on two cores in CI: at half a
+# core each, the polling alone could take three quarters of the machine). Time comes from $EPOCHREALTIME: no fork.
 # What is polled runs without LeakSanitizer: its pass at the exit of every sanitized CLI
 # cost ~90 ms of CPU, and the same CLIs are leak-checked where a test runs them directly
 # (the daemons get their own ASAN_OPTIONS from the harness).
@@ -62,7 +63,7 @@ wait_for() {
 			echo "wait_for: timed out after ${limit}s: $*" >&2
 			return 1
 		fi
-		pause=$((t1 - t0 > poll ? t1 - t0 : poll))
+		pause=$((2 * (t1 - t0) > poll ? 2 * (t1 - t0) : poll))
 		printf -v secs '%d.%06d' $((pause / 1000000)) $((pause % 1000000))
 		sleep "$secs"
 	done
