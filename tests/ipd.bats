@@ -55,6 +55,7 @@ teardown() {
 		wait "$p" 2>/dev/null || true
 	done
 	ns_teardown
+	rm -f "$(lock_file)"
 }
 
 PORT=8000
@@ -689,7 +690,7 @@ sock_destroy() {
 	# reason is what fences it. A lease of 3 s: under CI's I/O load one lock operation
 	# took over a second, the leader's renewals fell behind a short lease, and the other
 	# half rightly took the lock (what this test does not look at).
-	IP_LEASE=3000 ip_cluster 4 "[cluster]\ncluster lock = file:$BATS_TEST_TMPDIR/lock\n"
+	IP_LEASE=3000 ip_cluster 4 "[cluster]\ncluster lock = file:$(lock_file)\n"
 	wait_for 20 settled
 	# Addresses may settle while a node still waits to hear the lock's holder.
 	wait_for 10 leader_node

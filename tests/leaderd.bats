@@ -16,6 +16,7 @@ teardown() {
 		[ -e "$f" ] && grep -H "leaderd: \(died\|fatal\)" "$f" >&2
 	done
 	cluster_teardown
+	rm -f "$(lock_file)"
 }
 
 # ld_cluster N [LOCK [EXTRA-CONF]]: N nodes, started and connected. The lease is 500 ms with
@@ -171,7 +172,7 @@ led_after() {
 }
 
 @test "leaderd: lock file: one leader; a frozen leader is replaced and fenced out" {
-	ld_cluster 3 "file:$BATS_TEST_TMPDIR/lock"
+	ld_cluster 3 "file:$(lock_file)"
 	old=$(settled_leader 20)
 	run -0 node_leaderctl "$old" --json status
 	jq -e '.lock_state == "held"' <<<"$output"
@@ -185,7 +186,7 @@ led_after() {
 }
 
 @test "leaderd: lock file: a SIGKILLed leaderd leaves no helper; a new term is led" {
-	ld_cluster 3 "file:$BATS_TEST_TMPDIR/lock"
+	ld_cluster 3 "file:$(lock_file)"
 	old=$(settled_leader 20)
 	pid=$(node_daemon_pid "$old" leaderd)
 	seen=$(leader_seen_by "$old")
@@ -199,7 +200,7 @@ led_after() {
 }
 
 @test "leaderd: a hung leaderd is replaced with lock file" {
-	ld_cluster 3 "file:$BATS_TEST_TMPDIR/lock"
+	ld_cluster 3 "file:$(lock_file)"
 	old=$(settled_leader 20)
 	pid=$(node_daemon_pid "$old" leaderd)
 	kill -STOP "$pid"

@@ -18,6 +18,7 @@ setup() {
 
 teardown() {
 	ns_teardown
+	rm -f "$(lock_file)"
 }
 
 # lp_cluster LOCK: 3 nodes, connected, one leader. The lease is 500 ms with lock none
@@ -37,7 +38,7 @@ lp_cluster() {
 lock_of() {
 	case $1 in
 	none) echo none ;;
-	file) echo "file:$BATS_TEST_TMPDIR/lock" ;;
+	file) echo "file:$(lock_file)" ;;
 	esac
 }
 

@@ -35,6 +35,14 @@ node_re() {
 	printf -v "$1" '%s' "\\{\"node\":$2,[^{}]*$3"
 }
 
+# lock_file: this test's cluster lock file, on tmpfs. leaderd's lock helper writes and
+# fdatasyncs it at every renewal (every lease/3); on the CI machine's disk, under the
+# suites' own I/O, one such write took over a second and the tests' 300 ms leases ran out.
+# The tests look at the lock's logic, not at a disk. Each suite's teardown removes it.
+lock_file() {
+	echo "/dev/shm/shoal-lock${BATS_TEST_TMPDIR//\//_}"
+}
+
 # wait_for SECONDS CMD...: retry CMD until it succeeds or the deadline passes, every
 # WAIT_FOR_POLL seconds (0.05) or, for a check that itself takes longer than half that,
 # after a pause twice as long as the check took. Some tests watch states that last a moment
