@@ -103,7 +103,6 @@ void state_load(struct memberd *md)
 			lineno++;
 			if (line[0] == '#' || line[0] == '\n')
 				continue;
-			known++;
 			if (sscanf(line, "disabled = %d", &v) == 1)
 				md->disabled = v != 0;
 			else if (sscanf(line, "stopped = %d", &v) == 1)
@@ -115,9 +114,10 @@ void state_load(struct memberd *md)
 				reasons_set(&md->health, line + 9, true);
 			}
 			else {
-				known--;
 				log_warning("%s:%u: ignoring unknown line", path, lineno);
+				continue;
 			}
+			known++;
 		}
 		fclose(f);
 		/* Empty: written just before a power loss and never flushed (see state_save). */

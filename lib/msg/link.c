@@ -290,7 +290,7 @@ static ssize_t link_recv(struct msg_ctx *m, struct link *l, size_t space, double
 		double at = now - ((double)(real.tv_sec - ts.tv_sec) + (real.tv_nsec - ts.tv_nsec) / 1e9);
 		l->rx_at = at > now ? now : at < l->emptied_at ? l->emptied_at : at;
 	}
-	if (l->stamped && inq > 0 && (size_t)n < space)
+	if (inq > 0 && (size_t)n < space) /* TCP_INQ is on only where stamped */
 		l->rx_at = l->emptied_at;
 	return n;
 }

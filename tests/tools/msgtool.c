@@ -97,8 +97,12 @@ static void parse_opts(int argc, char **argv, struct opts *o)
 			o->pos[o->npos++] = a;
 			continue;
 		}
-		if (strcmp(a, "--blackhole") == 0 || strcmp(a, "--lazy") == 0) {
-			*(a[2] == 'b' ? &o->blackhole : &o->lazy) = true;
+		if (strcmp(a, "--blackhole") == 0) {
+			o->blackhole = true;
+			continue;
+		}
+		if (strcmp(a, "--lazy") == 0) {
+			o->lazy = true;
 			continue;
 		}
 		if (i + 1 >= argc)
