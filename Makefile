@@ -14,7 +14,7 @@ PYTHON   ?= python3
 CC       ?= gcc
 WARN     := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes -Wno-unused-parameter
 CFLAGS   ?= -O2 -g
-CFLAGS   += -std=c11 -D_GNU_SOURCE $(WARN) $(if $(WERROR),-Werror) $(EXTRA_CFLAGS)
+CFLAGS   += -std=c11 -pthread -D_GNU_SOURCE $(WARN) $(if $(WERROR),-Werror) $(EXTRA_CFLAGS)
 CPPFLAGS += -Ilib -I$(O)/gen -MMD -MP
 LDLIBS   := -lcbor -lev -lsodium -ltdb -lm
 LDFLAGS  += $(EXTRA_LDFLAGS)

@@ -6,7 +6,7 @@
 set -eu
 
 pkgs="gcc make pkg-config python3 libcbor-dev libev-dev libtdb-dev tdb-tools skalibs-dev s6
-libsodium-dev bats jq iproute2 nftables procps util-linux rsyslog samba"
+libsodium-dev bats jq iproute2 nftables procps util-linux rsyslog samba bindfs"
 check=0
 for a in "$@"; do
 	case "$a" in

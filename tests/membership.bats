@@ -11,10 +11,18 @@ load cluster/lib
 load cluster/flaps
 
 HOGS=()
+FUSE_PID=
+FUSE_MNT=
 
 teardown() {
 	local rc=0 p
 	for p in "${HOGS[@]}"; do _kill_pid KILL "$p"; done
+	# A killed FUSE server fails what waits on its mount (ENOTCONN) instead of hanging it.
+	if [ -n "$FUSE_PID" ]; then
+		_kill_pid KILL "$FUSE_PID"
+		wait "$FUSE_PID" 2>/dev/null
+		umount -l "$FUSE_MNT" 2>/dev/null
+	fi
 	cluster_flap_check || rc=1
 	cluster_teardown || rc=1
 	return $rc
@@ -217,6 +225,53 @@ all_flags() {
 	restart_memberd 2
 	wait_for 10 everywhere has 2 UNHEALTHY
 	for i in 1 2 3; do reason "$i" 2 "by hand"; done
+}
+
+@test "membership: unit tests of lib/fs: atomic files and the writer's thread (tests/unit/fs_test)" {
+	local d
+	d=$(mktemp -d)
+	run "$TBIN/unit/fs_test" "$d"
+	rm -rf "$d"
+	echo "$output"
+	[ "$status" -eq 0 ]
+}
+
+# state_file_has i LINE: node i's memberd.state holds LINE, read beside the FUSE mount (a
+# read through it would wait as memberd would)
+state_file_has() {
+	grep -qxF "$2" "$CLUSTER_DIR/n$1/db.real/memberd.state"
+}
+
+@test "membership: a hung disk under memberd's state file stalls nothing: flags change everywhere, no flap, the file catches up (root, FUSE)" {
+	[ "$(id -u)" = 0 ] || skip "needs root (a FUSE mount)"
+	create 3
+	# Node 2's database directory is a bindfs mount of another directory: with bindfs
+	# stopped, every file operation there waits, as on a hung disk or NFS server.
+	FUSE_MNT=$CLUSTER_DIR/n2/db
+	mv "$FUSE_MNT" "$FUSE_MNT.real"
+	mkdir "$FUSE_MNT"
+	bindfs -f "$FUSE_MNT.real" "$FUSE_MNT" &
+	FUSE_PID=$!
+	wait_for 10 mountpoint -q "$FUSE_MNT"
+	cluster_start
+	wait_for 10 cluster_connected
+	wait_for 10 state_file_has 2 "disabled = 0"
+	kill -STOP "$FUSE_PID"
+	run -0 node_memberctl 1 -n 1 disable
+	wait_for 10 everywhere has 2 DISABLED
+	run -0 node_memberctl 3 -n 1 health "disk test" on
+	wait_for 10 everywhere has 2 UNHEALTHY
+	# Well past the silence limit (450 ms): a memberd that waited on the disk is dropped.
+	sleep 2
+	cluster_connected
+	run -0 node_memberctl 2 --json status
+	jq -e '.stalls == 0' <<<"$output"
+	! state_file_has 2 "disabled = 1"
+	# The disk comes back: the newest state is written, durably, by the writer's thread.
+	kill -CONT "$FUSE_PID"
+	wait_for 10 state_file_has 2 "disabled = 1"
+	wait_for 10 state_file_has 2 "health = disk test"
+	cluster_connected
 }
 
 @test "membership: a ban lifts on its own, in every view" {

@@ -60,6 +60,12 @@ static void on_stop(struct daemon *d)
 		ev_run(d->loop, EVRUN_NOWAIT);
 	state_save(&md);
 	daemons_stop(&md);
+	/* What waits is written before we exit: a restart finds the newest state. */
+	int e = file_writer_close(md.state_file);
+	if (e)
+		log_err("unable to save the node's flags: %s", strerror(e));
+	file_writer_close(md.subscribers_file);
+	md.state_file = md.subscribers_file = NULL;
 }
 
 /* Heartbeats must not wait behind a busy machine's other work. Where not allowed (no
@@ -100,8 +106,8 @@ int main(int argc, char **argv)
 	msg_counter_add(md.d.msg, "stalls", &md.stat_stalls);
 	msg_counter_add(md.d.msg, "flaps", &md.stat_flaps);
 	msg_set_handler(md.d.msg, on_message, NULL);
-	state_load(&md);
-	view_load_subscribers(&md);
+	if (state_load(&md) < 0 || view_load_subscribers(&md) < 0)
+		return 111;
 	lease_init(&md);
 	heartbeat_start(&md);
 	daemons_start(&md);

@@ -102,6 +102,8 @@ struct memberd {
 	char subscriber[SUBSCRIBERS_MAX][MSG_SERVICE_MAX];
 	unsigned nsubscribers;
 	struct lease lease;
+	/* memberd.state and memberd.subscribers: written off the loop (state.c, view.c) */
+	struct file_writer *state_file, *subscribers_file;
 	uint64_t stat_view_changes, stat_heartbeats_rx, stat_heartbeats_bad, stat_stalls, stat_flaps;
 	uint32_t stall_ms;      /* the latest stall's length: views carry it to subscribers */
 };
@@ -115,7 +117,7 @@ void heartbeat_received(struct memberd *md, const struct msg_in *in);
 void heartbeat_phase(struct memberd *md, bool lead); /* lease.c: tick first when leading */
 
 /* state.c */
-void state_load(struct memberd *md);
+int state_load(struct memberd *md); /* -1: unable to start its file writer (logged) */
 void state_save(struct memberd *md);
 uint32_t state_flags(const struct memberd *md, double now);
 uint64_t state_ban_remaining_ms(double until, double now);
@@ -150,7 +152,7 @@ void lease_drop(struct memberd *md, const char *why); /* leaderd hung or down */
 
 /* view.c */
 void view_changed(struct memberd *md, const char *why);
-void view_load_subscribers(struct memberd *md);
+int view_load_subscribers(struct memberd *md); /* -1: as state_load */
 void view_subscribe(struct memberd *md, const struct msg_in *in);
 void view_answer(struct memberd *md, const struct msg_in *in);
 void status_answer(struct memberd *md, const struct msg_in *in);

@@ -1,7 +1,8 @@
 /* This node's own state: admin flags (disabled, stopped, banned) and health reasons.
  *
  * memberd owns its node's flags: it keeps them in <database dir>/memberd.state (written
- * atomically) so they survive daemon and node restarts, and tells every peer in each
+ * atomically and durably, by a thread: the loop never waits on the disk) so they survive
+ * daemon and node restarts, and tells every peer in each
  * heartbeat. A ban is held as time remaining: the file stores the remainder (rewritten
  * every few seconds while banned), every node counts it down on its own CLOCK_MONOTONIC,
  * and it lifts on its own. Health is a set of reasons; each source clears only its own. */
@@ -15,6 +16,7 @@
 #include "memberd.h"
 
 #define REASON_UNMONITORED "not yet monitored"
+#define STATE_FILE_MAX (256 + REASONS_MAX * (REASON_LEN + 16))
 
 static void state_path(const struct memberd *md, char *buf, size_t len)
 {
@@ -66,7 +68,7 @@ static bool reason_is_automatic(const char *r)
 
 void state_save(struct memberd *md)
 {
-	char path[PATH_MAX + 32], buf[256 + REASONS_MAX * (REASON_LEN + 16)];
+	char path[PATH_MAX + 32], buf[STATE_FILE_MAX];
 	state_path(md, path, sizeof path);
 	int n = snprintf(buf, sizeof buf,
 	                 "# memberd's admin state of this node; written by memberd, read at its start\n"
@@ -77,17 +79,33 @@ void state_save(struct memberd *md)
 	for (unsigned i = 0; i < md->health.n; i++)
 		if (!reason_is_automatic(md->health.r[i]))
 			n += snprintf(buf + n, sizeof buf - (size_t)n, "health = %s\n", md->health.r[i]);
-	/* Not fsynced: memberd's loop must not wait on the disk. Under I/O load an fsync here
-	 * took 327 ms, and the peers dropped this node for its silence. */
-	if (write_file_replace(path, buf, (size_t)n) < 0)
+	/* By the writer's thread: under I/O load a write here stalled the loop 327 ms, and the
+	 * peers dropped this node for its silence. */
+	if (file_writer_put(md->state_file, buf, (size_t)n) < 0)
 		log_err("unable to save the node's flags to %s: %s", path, strerror(errno));
 }
 
-void state_load(struct memberd *md)
+/* The writers' threads cannot log: their failures are told from the loop. */
+static void state_report_write_errors(struct memberd *md)
+{
+	struct file_writer *w[] = { md->state_file, md->subscribers_file };
+	for (unsigned i = 0; i < sizeof w / sizeof w[0]; i++) {
+		int e = w[i] ? file_writer_error(w[i]) : 0;
+		if (e)
+			log_err("unable to save %s: %s", file_writer_path(w[i]), strerror(e));
+	}
+}
+
+int state_load(struct memberd *md)
 {
 	char path[PATH_MAX + 32], line[256];
 	double now = mono_now();
 	state_path(md, path, sizeof path);
+	md->state_file = file_writer_new(path, STATE_FILE_MAX);
+	if (!md->state_file) {
+		log_err("unable to start the writer of %s: %s", path, strerror(errno));
+		return -1;
+	}
 	FILE *f = fopen(path, "r");
 	if (!f) {
 		/* First start: the configured state. */
@@ -120,7 +138,7 @@ void state_load(struct memberd *md)
 			known++;
 		}
 		fclose(f);
-		/* Empty: written just before a power loss and never flushed (see state_save). */
+		/* Empty: left so by an older memberd that did not fsync, or by a damaged disk. */
 		if (!known) {
 			log_warning("%s holds no state: starting as configured", path);
 			md->disabled = md->d.conf.start_as == CONF_START_DISABLED;
@@ -131,6 +149,7 @@ void state_load(struct memberd *md)
 		reasons_set(&md->health, REASON_UNMONITORED, true);
 	state_housekeeping(md);
 	state_save(md);
+	return 0;
 }
 
 /* Daemons the supervisor left down (svc/NAME/finish writes <run dir>/failed/NAME). */
@@ -177,6 +196,7 @@ static bool failed_daemons(struct memberd *md)
 void state_housekeeping(struct memberd *md)
 {
 	double now = mono_now();
+	state_report_write_errors(md);
 	/* Every FAILED_ROUNDS seconds: a daemon left down stays down, and the look costs a
 	 * path lookup that runs cold. */
 	bool changed = md->chores_round % FAILED_ROUNDS == 0 && failed_daemons(md);

@@ -81,24 +81,29 @@ void view_changed(struct memberd *md, const char *why)
 	publish(md);
 }
 
+#define SUBSCRIBERS_FILE_MAX (SUBSCRIBERS_MAX * MSG_SERVICE_MAX)
+
 static void save_subscribers(struct memberd *md)
 {
-	char path[PATH_MAX + 32], buf[SUBSCRIBERS_MAX * MSG_SERVICE_MAX];
+	char buf[SUBSCRIBERS_FILE_MAX];
 	size_t off = 0;
 	for (unsigned i = 0; i < md->nsubscribers; i++)
 		off += (size_t)snprintf(buf + off, sizeof buf - off, "%s\n", md->subscriber[i]);
-	snprintf(path, sizeof path, "%s/memberd.subscribers", md->d.conf.run_dir);
-	if (write_file_replace(path, buf, off) < 0) /* not fsynced: see state_save */
-		log_warning("unable to save %s: %s", path, strerror(errno));
+	file_writer_put(md->subscribers_file, buf, off); /* off the loop, as state_save */
 }
 
-void view_load_subscribers(struct memberd *md)
+int view_load_subscribers(struct memberd *md)
 {
 	char path[PATH_MAX + 32], line[128];
 	snprintf(path, sizeof path, "%s/memberd.subscribers", md->d.conf.run_dir);
+	md->subscribers_file = file_writer_new(path, SUBSCRIBERS_FILE_MAX);
+	if (!md->subscribers_file) {
+		log_err("unable to start the writer of %s: %s", path, strerror(errno));
+		return -1;
+	}
 	FILE *f = fopen(path, "r");
 	if (!f)
-		return;
+		return 0;
 	while (md->nsubscribers < SUBSCRIBERS_MAX && fgets(line, sizeof line, f)) {
 		line[strcspn(line, "\n")] = 0;
 		/* Clients (c.PID.N) do not outlive their process; keep only daemons. */
@@ -106,6 +111,7 @@ void view_load_subscribers(struct memberd *md)
 			snprintf(md->subscriber[md->nsubscribers++], MSG_SERVICE_MAX, "%.31s", line);
 	}
 	fclose(f);
+	return 0;
 }
 
 static void reply_view(struct memberd *md, const struct msg_in *in)

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -26,7 +27,29 @@ int mkdir_p(const char *path, mode_t mode)
 	return 0;
 }
 
-static int write_file(const char *path, const void *data, size_t len, bool sync)
+/* fsyncs the directory that holds path, so a rename into it outlives a power loss. */
+static int sync_dir_of(const char *path)
+{
+	char dir[PATH_MAX];
+	snprintf(dir, sizeof dir, "%s", path);
+	char *slash = strrchr(dir, '/');
+	if (slash == dir)
+		slash[1] = 0;
+	else if (slash)
+		*slash = 0;
+	else
+		snprintf(dir, sizeof dir, ".");
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	int rc = fsync(fd);
+	int e = errno;
+	close(fd);
+	errno = e;
+	return rc;
+}
+
+int write_file_atomic(const char *path, const void *data, size_t len)
 {
 	char tmp[PATH_MAX];
 	if (snprintf(tmp, sizeof tmp, "%s.tmp", path) >= (int)sizeof tmp) {
@@ -47,7 +70,7 @@ static int write_file(const char *path, const void *data, size_t len, bool sync)
 		p += n;
 		len -= (size_t)n;
 	}
-	if ((sync && fsync(fd) < 0) || close(fd) < 0) {
+	if (fsync(fd) < 0 || close(fd) < 0) {
 		fd = -1;
 		goto fail;
 	}
@@ -55,7 +78,7 @@ static int write_file(const char *path, const void *data, size_t len, bool sync)
 		unlink(tmp);
 		return -1;
 	}
-	return 0;
+	return sync_dir_of(path);
 fail: {
 	int e = errno;
 	if (fd >= 0)
@@ -64,14 +87,4 @@ fail: {
 	errno = e;
 	return -1;
 }
-}
-
-int write_file_atomic(const char *path, const void *data, size_t len)
-{
-	return write_file(path, data, len, true);
-}
-
-int write_file_replace(const char *path, const void *data, size_t len)
-{
-	return write_file(path, data, len, false);
 }

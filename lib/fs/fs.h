@@ -7,14 +7,27 @@
 
 /* Creates path and its missing parents (parents 0755, path itself mode). */
 int mkdir_p(const char *path, mode_t mode);
-/* Writes data to path atomically and durably (temporary file, fsync, rename), so a reader
- * sees the old or the new content, never a mix. */
+/* Writes data to path atomically and durably (temporary file, fsync, rename, fsync of the
+ * directory), so a reader sees the old or the new content, never a mix. */
 int write_file_atomic(const char *path, const void *data, size_t len);
-/* The same without the fsync, for a loop that must never wait on the disk (a failure
- * detector: an fsync under I/O load can take hundreds of milliseconds). The new file
- * outlives the process at once (the page cache), a power loss only once the kernel has
- * written it back: until then a reboot may find the old file, or on some file systems an
- * empty one. */
-int write_file_replace(const char *path, const void *data, size_t len);
+/* A file kept up to date by a thread of its own, for a loop that must never wait on the
+ * disk (memberd: under I/O load a small write and rename took hundreds of milliseconds, and
+ * its peers dropped it for the silence). file_writer_put copies the content and returns;
+ * the thread writes it with write_file_atomic. Only the newest content is written: what is
+ * put while a write runs replaces what waited. */
+struct file_writer;
+/* Starts the thread for path, whose content is at most max_len bytes. NULL, errno: failed. */
+struct file_writer *file_writer_new(const char *path, size_t max_len);
+/* -1 with EMSGSIZE when len > max_len; never blocks on I/O. */
+int file_writer_put(struct file_writer *w, const void *data, size_t len);
+/* The errno of the latest failed write since the last call (0: none), for the caller to
+ * report from its own thread. */
+int file_writer_error(struct file_writer *w);
+const char *file_writer_path(const struct file_writer *w);
+/* Waits until what was put is written; returns as file_writer_error. */
+int file_writer_sync(struct file_writer *w);
+/* Writes what waits, ends the thread and frees w (NULL is fine); returns as
+ * file_writer_error. */
+int file_writer_close(struct file_writer *w);
 
 #endif
