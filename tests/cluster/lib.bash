@@ -68,7 +68,7 @@ cluster_create() {
 	_cluster_keepalive keepalive
 	[[ $n =~ ^[0-9]+$ ]] && ((n >= 1 && n <= 200)) || _cluster_fail "cluster_create: bad count '$n'" || return 1
 	# Short: socket paths under <run dir>/sock/ must fit in 108 bytes.
-	CLUSTER_DIR=$(mktemp -d /tmp/shc.XXXXXX) || return 1
+	CLUSTER_DIR=$(mktemp -d "$SCRATCH_DIR/shc.XXXXXX") || return 1
 	CLUSTER_N=$n
 	local port=$(((10000 + RANDOM % 22000) / 16 * 16)) # below the ephemeral range (32768-)
 	head -c 32 /dev/urandom >"$CLUSTER_DIR/key"

@@ -137,7 +137,7 @@ ns_cluster_create() {
 	NS_PFX="shns-$$-$rid-"
 	NS_R=$((16#$rid % 250 + 1))
 	NS_N=$n
-	CLUSTER_DIR=$(mktemp -d /tmp/shn.XXXXXX) || return 1
+	CLUSTER_DIR=$(mktemp -d "$SCRATCH_DIR/shn.XXXXXX") || return 1
 	CLUSTER_N=$n
 	port=$(((10000 + RANDOM % 22000) / 16 * 16)) # below the ephemeral range (32768-)
 	head -c 32 /dev/urandom >"$CLUSTER_DIR/key"

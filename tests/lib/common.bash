@@ -35,12 +35,18 @@ node_re() {
 	printf -v "$1" '%s' "\\{\"node\":$2,[^{}]*$3"
 }
 
+# The clusters' files (run and database directories, logs) are on tmpfs too: under CI's
+# builds and three suites at once, the disk's latency reached seconds, and every daemon that
+# wrote a file waited on it. The tests look at logic, not at a disk; the one test of a hung
+# disk mounts one of its own (membership.bats, FUSE).
+SCRATCH_DIR=/dev/shm
+
 # lock_file: this test's cluster lock file, on tmpfs. leaderd's lock helper writes and
 # fdatasyncs it at every renewal (every lease/3); on the CI machine's disk, under the
 # suites' own I/O, one such write took over a second and the tests' 300 ms leases ran out.
 # The tests look at the lock's logic, not at a disk. Each suite's teardown removes it.
 lock_file() {
-	echo "/dev/shm/shoal-lock${BATS_TEST_TMPDIR//\//_}"
+	echo "$SCRATCH_DIR/shoal-lock${BATS_TEST_TMPDIR//\//_}"
 }
 
 # wait_for SECONDS CMD...: retry CMD until it succeeds or the deadline passes, every
