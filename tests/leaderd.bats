@@ -8,6 +8,7 @@ bats_require_minimum_version 1.5.0
 load lib/common
 load cluster/lib
 load cluster/leader
+cli_leak_checks_off # its CLIs poll; LeakSanitizer stays on in the daemons
 
 teardown() {
 	# A leaderd that died at start is the first thing to look at.
@@ -35,6 +36,7 @@ ld_cluster() {
 }
 
 @test "leaderd: 3 nodes elect exactly one leader; shoal status and leaderctl show it" {
+	cli_leak_checks_on
 	ld_cluster 3
 	l=$(settled_leader 20)
 	run -0 node_shoal 2 status
@@ -143,6 +145,7 @@ led_after() {
 }
 
 @test "leaderd: leaderctl elect starts a new term" {
+	cli_leak_checks_on
 	ld_cluster 3
 	wait_for 20 one_leader
 	before=$(leader_seen_by 2)

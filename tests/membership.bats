@@ -9,6 +9,7 @@ bats_require_minimum_version 1.5.0
 load lib/common
 load cluster/lib
 load cluster/flaps
+cli_leak_checks_off # its CLIs poll; LeakSanitizer stays on in the daemons
 
 HOGS=()
 FUSE_PID=

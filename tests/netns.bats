@@ -8,6 +8,7 @@
 bats_require_minimum_version 1.5.0
 load lib/common
 load cluster/netns
+cli_leak_checks_off # its CLIs poll; LeakSanitizer stays on in the daemons
 
 setup() {
 	require_root

@@ -52,6 +52,7 @@ struct owner {
 	char text[IPALLOC_ADDRSTRLEN];
 	unsigned bits;
 	uint32_t node;
+	bool take_failed;        /* its takeip failed here: not taken again until a new table */
 };
 
 /* A request this node answers later (an assignment phase, a relayed CLI request). */

@@ -219,6 +219,11 @@ static void event_done(struct ipd *x, struct event *ev, bool ok, const char *why
 		if (x->nphase_failed < 64 && ev->phase)
 			snprintf(x->phase_failed[x->nphase_failed++], IPALLOC_ADDRSTRLEN, "%s", ev->addr);
 		release_addr(x, &ev->a, ev->addr, ev->bits, ev->ifindex, ev->iface, false);
+		/* The table still gives it to us until the leader allocates anew: the consistency
+		 * check must not take it back (and fail again) meanwhile. */
+		int t = table_find(x, &ev->a);
+		if (t >= 0)
+			x->table[t].take_failed = true;
 		char reason[64];
 		snprintf(reason, sizeof reason, "takeip %s failed", ev->addr);
 		struct msg_addr to = { .node = x->self, .service = "leaderd" };
@@ -506,7 +511,8 @@ static unsigned reconcile(struct ipd *x, bool takes, bool phase)
 	if (!takes || hold_nothing)
 		return changes;
 	for (unsigned t = 0; t < x->ntable; t++) {
-		if (x->table[t].node != x->self || held_find(x, &x->table[t].a) >= 0)
+		if (x->table[t].node != x->self || x->table[t].take_failed ||
+		    held_find(x, &x->table[t].a) >= 0)
 			continue;
 		int p = pubaddr_find_addr(&x->pa, &x->table[t].a);
 		if (p < 0 || !available(x, &x->pa.a[p]))
@@ -648,6 +654,7 @@ void node_assign(struct ipd *x, const struct msg_in *in)
 		ipalloc_addr_format(&o->a, o->text, sizeof o->text);
 		o->bits = q->owners[i].bits;
 		o->node = q->owners[i].node;
+		o->take_failed = false;
 		x->ntable++;
 	}
 	x->table_term = q->term;

@@ -11,6 +11,7 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "fs/fs.h"
 
@@ -65,7 +66,11 @@ struct file_writer *file_writer_new(const char *path, size_t max_len)
 	if (!w->path || !w->waiting || !w->writing)
 		goto fail;
 	pthread_mutex_init(&w->mu, NULL);
-	pthread_cond_init(&w->cv, NULL);
+	pthread_condattr_t ca;
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* file_writer_close's deadline */
+	pthread_cond_init(&w->cv, &ca);
+	pthread_condattr_destroy(&ca);
 	/* Signals are the loop's: the thread starts with all of them blocked. And it writes at
 	 * the ordinary priority, not the realtime one memberd's loop may hold. */
 	sigset_t all, old;
@@ -138,16 +143,33 @@ int file_writer_sync(struct file_writer *w)
 	return e;
 }
 
-int file_writer_close(struct file_writer *w)
+int file_writer_close(struct file_writer *w, int timeout_ms)
 {
 	if (!w)
 		return 0;
+	struct timespec end;
+	clock_gettime(CLOCK_MONOTONIC, &end);
+	end.tv_sec += timeout_ms / 1000;
+	end.tv_nsec += (long)(timeout_ms % 1000) * 1000000;
+	if (end.tv_nsec >= 1000000000) {
+		end.tv_sec++;
+		end.tv_nsec -= 1000000000;
+	}
 	pthread_mutex_lock(&w->mu);
 	w->closing = true;
 	pthread_cond_broadcast(&w->cv);
+	int e = 0;
+	while ((w->has_waiting || w->busy) && e != ETIMEDOUT)
+		e = pthread_cond_timedwait(&w->cv, &w->mu, &end);
+	if (w->has_waiting || w->busy) {
+		/* A disk that does not answer: leave the thread to it (it still holds w), so
+		 * the caller's exit does not hang too. */
+		pthread_mutex_unlock(&w->mu);
+		return ETIMEDOUT;
+	}
 	pthread_mutex_unlock(&w->mu);
 	pthread_join(w->thread, NULL);
-	int e = w->err;
+	e = w->err;
 	pthread_cond_destroy(&w->cv);
 	pthread_mutex_destroy(&w->mu);
 	free(w->writing);

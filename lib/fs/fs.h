@@ -27,7 +27,9 @@ const char *file_writer_path(const struct file_writer *w);
 /* Waits until what was put is written; returns as file_writer_error. */
 int file_writer_sync(struct file_writer *w);
 /* Writes what waits, ends the thread and frees w (NULL is fine); returns as
- * file_writer_error. */
-int file_writer_close(struct file_writer *w);
+ * file_writer_error. A write not done within timeout_ms (a hung disk) is left to the
+ * thread, w is not freed, and it returns ETIMEDOUT: the caller is exiting and must not
+ * hang with the disk (or may call it again to wait more). */
+int file_writer_close(struct file_writer *w, int timeout_ms);
 
 #endif

@@ -39,13 +39,14 @@ die() {
 	exit 111
 }
 
-# sample: "pid name cpu_ns wakeups pss_kb" for every process of node 1's tree.
+# sample: "pid name cpu_ns wakeups pss_kb" for every process of node 1's tree, its threads
+# summed (memberd's file writers sleep unless there is state to write).
 sample() {
 	local p name cpu sw pss
 	for p in $(node_tree_pids 1); do
 		name=$(cat "/proc/$p/comm" 2>/dev/null) || continue
-		read -r cpu _ 2>/dev/null <"/proc/$p/schedstat" || cpu=0
-		sw=$(awk '/^voluntary_ctxt_switches/ { print $2 }' "/proc/$p/status" 2>/dev/null)
+		cpu=$(cat "/proc/$p"/task/*/schedstat 2>/dev/null | awk '{ s += $1 } END { print s + 0 }')
+		sw=$(cat "/proc/$p"/task/*/status 2>/dev/null | awk '/^voluntary_ctxt_switches/ { s += $2 } END { print s + 0 }')
 		pss=$(awk '/^Pss:/ { print $2 }' "/proc/$p/smaps_rollup" 2>/dev/null)
 		echo "$p $name ${cpu:-0} ${sw:-0} ${pss:-0}"
 	done

@@ -1,11 +1,13 @@
 /* lib/fs: write_file_atomic and the file writer's thread (the newest content wins, errors
  * reach the caller, close writes what waits). Usage: fs_test DIR (an empty directory). */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "check.h"
 #include "fs/fs.h"
@@ -61,10 +63,10 @@ static void test_writer(const char *dir)
 	CHECK(file_writer_put(w, "", 0) == 0, "an empty put");
 	CHECK(file_writer_sync(w) == 0 && slurp(path, &len) && len == 0, "an empty file is written");
 	CHECK(file_writer_put(w, "last\n", 5) == 0, "put before close");
-	CHECK(file_writer_close(w) == 0, "close");
+	CHECK(file_writer_close(w, 5000) == 0, "close");
 	s = slurp(path, &len);
 	CHECK(s && strcmp(s, "last\n") == 0, "close writes what waits: '%s'", s ? s : "(none)");
-	CHECK(file_writer_close(NULL) == 0, "close(NULL)");
+	CHECK(file_writer_close(NULL, 0) == 0, "close(NULL)");
 
 	/* A failure reaches the caller once, and the writer goes on. */
 	snprintf(path, sizeof path, "%s/gone/state", dir);
@@ -86,7 +88,30 @@ static void test_writer(const char *dir)
 	CHECK(file_writer_put(w, "c\n", 2) == 0 && file_writer_sync(w) == 0, "once the directory exists it writes");
 	s = slurp(path, &len);
 	CHECK(s && strcmp(s, "c\n") == 0, "after a failure: read back '%s'", s ? s : "(none)");
-	CHECK(file_writer_close(w) == 0, "close");
+	CHECK(file_writer_close(w, 5000) == 0, "close");
+}
+
+/* A write that never ends (its temporary file is a FIFO without a reader, so open()
+ * waits) holds close up only until its deadline; a second close waits again. */
+static void test_hung_close(const char *dir)
+{
+	char path[512], tmp[520];
+	snprintf(path, sizeof path, "%s/hung", dir);
+	snprintf(tmp, sizeof tmp, "%s.tmp", path);
+	CHECK(mkfifo(tmp, 0600) == 0, "mkfifo: %s", strerror(errno));
+	struct file_writer *w = file_writer_new(path, 32);
+	CHECK(w != NULL, "file_writer_new");
+	if (!w)
+		return;
+	CHECK(file_writer_put(w, "x\n", 2) == 0, "put");
+	CHECK(file_writer_close(w, 200) == ETIMEDOUT, "a hung write: close gives up at its deadline");
+	int fd = open(tmp, O_RDONLY | O_NONBLOCK); /* lets the writer's open() return */
+	CHECK(fd >= 0, "open the FIFO: %s", strerror(errno));
+	int e = file_writer_close(w, 5000);
+	CHECK(e != ETIMEDOUT, "the second close ends the thread (%s)", strerror(e));
+	if (fd >= 0)
+		close(fd);
+	unlink(tmp);
 }
 
 int main(int argc, char **argv)
@@ -97,6 +122,7 @@ int main(int argc, char **argv)
 	}
 	test_atomic(argv[1]);
 	test_writer(argv[1]);
+	test_hung_close(argv[1]);
 	printf("%d checks, %d failures\n", checks, failures);
 	return failures ? 1 : 0;
 }
