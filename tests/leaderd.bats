@@ -49,7 +49,7 @@ ld_cluster() {
 	jq -e '.lock == "none" and (.candidates | length) == 3 and .lease_ms == 500' <<<"$output"
 	sleep 1
 	one_leader
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: 7 nodes elect exactly one leader" {
@@ -57,7 +57,7 @@ ld_cluster() {
 	wait_for 30 one_leader
 	sleep 1
 	one_leader
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: shoal status says so when leaderd is not running" {
@@ -84,7 +84,7 @@ ld_cluster() {
 	cluster_start "$old"
 	wait_for 20 cluster_connected
 	wait_for 20 one_leader
-	run -0 check_traces
+	check_traces
 }
 
 # led_after TERM: every node follows one leader, in a term newer than TERM.
@@ -102,7 +102,7 @@ led_after() {
 	seen=$(leader_seen_by "$old")
 	kill -KILL "$(node_daemon_pid "$old" leaderd)"
 	wait_for 20 led_after "${seen#* }"
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: a frozen leader is replaced (lock none); thawed, nothing it sends is acted on" {
@@ -114,7 +114,7 @@ led_after() {
 	wait_for 20 cluster_connected
 	wait_for 20 one_leader
 	sleep 1
-	run -0 check_traces
+	check_traces
 	echo "$output"
 }
 
@@ -127,7 +127,7 @@ led_after() {
 	kill -CONT "$pid"
 	wait_for 20 one_leader
 	sleep 1
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: a stopped leader steps down, and a banned one" {
@@ -141,7 +141,7 @@ led_after() {
 	wait_for 20 one_leader_not "$second" $(others "$second")
 	node_memberctl 1 -n $((second - 1)) unban
 	wait_for 20 one_leader
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: leaderctl elect starts a new term" {
@@ -155,7 +155,7 @@ led_after() {
 		now=$(leader_seen_by 2) && one_leader >/dev/null && [ "${now#* }" -gt "${before#* }" ]
 	}
 	wait_for 20 newer
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: a node with leader capability = no never leads" {
@@ -171,7 +171,7 @@ led_after() {
 	cluster_kill "$old"
 	wait_for 20 one_leader_not "$old" $(others "$old")
 	[ "$(one_leader $(others "$old"))" != 1 ]
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: lock file: one leader; a frozen leader is replaced and fenced out" {
@@ -185,7 +185,7 @@ led_after() {
 	wait_for 20 cluster_connected
 	wait_for 20 one_leader
 	sleep 1
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: lock file: a SIGKILLed leaderd leaves no helper; a new term is led" {
@@ -199,7 +199,7 @@ led_after() {
 	for h in $helpers; do wait_for 10 bash -c "! kill -0 $h"; done
 	# A new term is led, whoever takes the lock (see the test of a killed leaderd above).
 	wait_for 20 led_after "${seen#* }"
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: a hung leaderd is replaced with lock file" {
@@ -211,7 +211,7 @@ led_after() {
 	kill -CONT "$pid"
 	wait_for 20 one_leader
 	sleep 1
-	run -0 check_traces
+	check_traces
 }
 
 # A mutex helper with CTDB's contract, on flock(1): 0 and hold, or 1 when contended.
@@ -242,7 +242,7 @@ make_helper() {
 	cluster_thaw "$old"
 	wait_for 20 cluster_connected
 	wait_for 30 one_leader
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: lock !COMMAND: a SIGKILLed leaderd leaves no helper holding the lock; a new term is led" {
@@ -264,7 +264,7 @@ make_helper() {
 	# The lock is free again: a new term is led (by whoever takes the lock first, the
 	# restarted leaderd included).
 	wait_for 30 led_after "${seen#* }"
-	run -0 check_traces
+	check_traces
 }
 
 # helper_case SCRIPT-BODY LOG-TEXT: with a broken helper nobody leads, and the log says why.
@@ -281,7 +281,7 @@ helper_case() {
 	wait_for 20 grep -q "$2" "$(node_run 1)/node.log" "$(node_run 2)/node.log" "$(node_run 3)/node.log"
 	sleep 1
 	for i in 1 2 3; do no_leader_at "$i"; done
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: lock !COMMAND: a helper that prints garbage gives no leader" {
@@ -319,7 +319,7 @@ helper_case() {
 	not_banned() { ! banned; }
 	wait_for 10 banned
 	wait_for 20 not_banned
-	run -0 check_traces
+	check_traces
 }
 
 @test "leaderd: the leader never bans itself on its own report" {

@@ -110,6 +110,7 @@ static void on_reply(struct msg_ctx *m, int status, const struct msg_in *in, voi
 		/* memberd claims for us no more: this is where the term ended. */
 		uint64_t end = r->final_ns && r->final_ns < now_ns() ? r->final_ns : now_ns();
 		election_trace_end(ld, ld->ending_term, end);
+		election_send_release(ld, ld->ending_term);
 		ld->ending_term = 0;
 	}
 	carry_sync(ld);

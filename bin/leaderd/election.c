@@ -310,26 +310,32 @@ void election_trace_end(struct leaderd *ld, uint64_t term, uint64_t at)
 	member_trace(ld->trace_fd, "end %" PRIu64 " %u %" PRIu64, term, ld->self, at);
 }
 
+/* The term is over, claims and all: the others may vote at once, not after our lease. */
+void election_send_release(struct leaderd *ld, uint64_t term)
+{
+	struct proto_leader_release r = { .term = term, .leader = ld->self, .sent_ns = now_ns() };
+	for (uint32_t i = 0; i < ld->nnodes; i++)
+		if (i != ld->self && !ld->node[i].deleted && ld->node[i].connected) {
+			send_leaderd(ld, i, PROTO_LEADER_RELEASE, &r);
+			ld->stat_election_msgs++;
+		}
+}
+
 void election_step_down(struct leaderd *ld, const char *why)
 {
 	uint64_t now = now_ns();
 	if (ld->role == ROLE_LEADER) {
-		/* memberd may claim for us until it has our next registration: the term ends
-		 * when it confirms (carry.c). */
-		if (carry_used(ld))
+		/* memberd may claim for us until it has our next registration: the term ends,
+		 * and the release goes out, when it confirms (carry.c). A release sent before
+		 * let a new leader start while our claims still went out. */
+		if (carry_used(ld)) {
 			ld->ending_term = ld->leader_term;
-		else
+		} else {
 			election_trace_end(ld, ld->leader_term, min64(now, ld->lease_until));
+			election_send_release(ld, ld->leader_term);
+		}
 		log_notice("stepping down from term %" PRIu64 ": %s", ld->leader_term, why);
 		ld->stat_stepdowns++;
-		/* We have stopped acting: the others may vote at once. */
-		struct proto_leader_release r = { .term = ld->leader_term, .leader = ld->self,
-		                                  .sent_ns = now };
-		for (uint32_t i = 0; i < ld->nnodes; i++)
-			if (i != ld->self && !ld->node[i].deleted && ld->node[i].connected) {
-				send_leaderd(ld, i, PROTO_LEADER_RELEASE, &r);
-				ld->stat_election_msgs++;
-			}
 		if (ld->ack_term == ld->leader_term)
 			ld->ack_until = 0;
 		ld->hold_until = now + ld->et; /* let the next candidate go first */

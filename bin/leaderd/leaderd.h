@@ -172,6 +172,7 @@ void carry_update(struct leaderd *ld);      /* registers what the state asks for
 bool carry_vote_waits(const struct leaderd *ld); /* memberd may still acknowledge claims */
 void election_lease_heard(struct leaderd *ld, const struct msg_in *in);
 void election_trace_end(struct leaderd *ld, uint64_t term, uint64_t at);
+void election_send_release(struct leaderd *ld, uint64_t term);
 
 /* main.c */
 void subscribers_notify(struct leaderd *ld);

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "leaderd.h"
 #include "log/log.h"
@@ -249,8 +250,15 @@ static void on_stop(struct daemon *d)
 {
 	struct leaderd *ld = g_ld;
 	election_step_down(ld, "leaderd stops");
-	for (int i = 0; i < 10; i++)
+	/* The release waits for memberd to stop claiming for us (a local round trip): give
+	 * it up to 200 ms, then let the others wait out the lease. */
+	for (int i = 0; i < 10 || (ld->ending_term && i < 100); i++) {
 		ev_run(d->loop, EVRUN_NOWAIT);
+		if (i >= 10) {
+			struct timespec ts = { 0, 2000000 };
+			nanosleep(&ts, NULL);
+		}
+	}
 }
 
 int main(int argc, char **argv)
