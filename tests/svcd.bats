@@ -388,10 +388,13 @@ fi'
 	wait_for 20 svc_json 1 '.state == "running"'
 	touch "$CLUSTER_DIR/n1/slow"
 	wait_for 10 test -s "$CLUSTER_DIR/n1/mon.pid"
-	local t0=$SECONDS
+	# Read now: once takeip is done, the next monitor (1 s later) writes its own pid there,
+	# and on a loaded machine the test read that one and waited for it in vain.
+	local t0=$SECONDS mon
+	mon=$(cat "$CLUSTER_DIR/n1/mon.pid")
 	run -0 svcctl_n 1 run takeip lo 192.0.2.9 32
 	((SECONDS - t0 < 10))
-	wait_for 5 gone "$(cat "$CLUSTER_DIR/n1/mon.pid")"
+	wait_for 5 gone "$mon"
 	# A cancelled monitor is no timeout.
 	svc_json 1 '.monitor_timeouts == 0'
 	rm "$CLUSTER_DIR/n1/slow"
