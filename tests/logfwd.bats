@@ -15,7 +15,7 @@ setup() {
 	printf '127.0.0.11\n' >"$T/nodes"
 	head -c 32 /dev/urandom >"$T/key"
 	chmod 600 "$T/key"
-	PORT_BASE=$((10000 + (RANDOM % 1370) * 16)) # below the ephemeral range (32768-)
+	port_base PORT_BASE "$T"
 	UDP_PORT=$((32000 + RANDOM % 700))
 	location "file:$T/out.log"
 }
@@ -34,6 +34,7 @@ teardown() {
 		kill -KILL "$p" 2>/dev/null || true
 		wait "$p" 2>/dev/null || true
 	done
+	port_base_release "$T"
 	local bad
 	bad=$(grep -l -E 'Sanitizer|runtime error' "$T"/*.err 2>/dev/null || true)
 	if [ -n "$bad" ]; then

@@ -9,7 +9,7 @@ setup() {
 	MT=$TBIN/tools/msgtool
 	T=$(mktemp -d /tmp/msg.XXXXXX)
 	PIDS=()
-	PORT_BASE=$((10000 + (RANDOM % 1370) * 16)) # below the ephemeral range (32768-)
+	port_base PORT_BASE "$T"
 	printf '127.0.0.11\n127.0.0.12\n127.0.0.13\n' >"$T/nodes"
 	head -c 32 /dev/urandom >"$T/key"
 	chmod 600 "$T/key"
@@ -42,6 +42,7 @@ teardown() {
 		wait "$p" 2>/dev/null || true
 	done
 	# Under ASan/UBSan the servers report what they found on stderr as they exit.
+	port_base_release "$T"
 	local bad
 	bad=$(grep -l -E 'Sanitizer|runtime error' "$T"/*.err 2>/dev/null || true)
 	if [ -n "$bad" ]; then

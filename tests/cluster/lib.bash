@@ -70,7 +70,8 @@ cluster_create() {
 	# Short: socket paths under <run dir>/sock/ must fit in 108 bytes.
 	CLUSTER_DIR=$(mktemp -d "$SCRATCH_DIR/shc.XXXXXX") || return 1
 	CLUSTER_N=$n
-	local port=$(((10000 + RANDOM % 22000) / 16 * 16)) # below the ephemeral range (32768-)
+	local port
+	port_base port "$CLUSTER_DIR" || return 1
 	head -c 32 /dev/urandom >"$CLUSTER_DIR/key"
 	chmod 600 "$CLUSTER_DIR/key"
 	for ((i = 1; i <= n; i++)); do
@@ -389,6 +390,7 @@ cluster_teardown() {
 			tail -n 30 "$CLUSTER_DIR/n$i/run/node.log" >&2 2>/dev/null
 		done
 	fi
+	port_base_release "$CLUSTER_DIR"
 	rm -rf "$CLUSTER_DIR"
 	CLUSTER_DIR=
 	CLUSTER_N=0

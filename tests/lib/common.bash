@@ -49,6 +49,32 @@ lock_file() {
 	echo "$SCRATCH_DIR/shoal-lock${BATS_TEST_TMPDIR//\//_}"
 }
 
+# port_base VAR DIR: a base for 16 ports below the ephemeral range (32768-) that no other
+# test on this machine holds now. CI runs suites side by side, all on 127.0.0.11...; a
+# random pick alone collided ("Address already in use"). The base is held by a symlink
+# $SCRATCH_DIR/shoal-port-BASE -> DIR (ln -s is atomic); once DIR is gone (its test's
+# teardown removed it, or a killed run left it) the base is free again.
+port_base() {
+	local try base lock
+	for ((try = 0; try < 200; try++)); do
+		base=$(((10000 + RANDOM % 22000) / 16 * 16))
+		lock=$SCRATCH_DIR/shoal-port-$base
+		if ln -s "$2" "$lock" 2>/dev/null ||
+			{ [ ! -e "$lock" ] && rm -f "$lock" && ln -s "$2" "$lock" 2>/dev/null; }; then
+			printf -v "$1" '%s' "$base"
+			echo "$lock" >"$2/port-lock"
+			return 0
+		fi
+	done
+	echo "port_base: no free port base" >&2
+	return 1
+}
+# port_base_release DIR: frees DIR's base at once (else it is freed when DIR is removed).
+port_base_release() {
+	[ -f "$1/port-lock" ] && rm -f "$(cat "$1/port-lock")"
+	return 0
+}
+
 # cli_leak_checks_off: the sanitized CLIs and tools this suite runs skip LeakSanitizer's
 # pass at their exit. It costs ~55 ms of CPU a run on the CI machine, twice the rest of a
 # CLI's run, and the cluster suites run the CLIs thousands of times: on CI's two cores,
