@@ -466,8 +466,9 @@ netns_done() {
 @test "events.d/40.tcpservice: starts a service at startup, fails the monitor when it dies, stops it" {
 	create 1 1 15
 	ship 1 40.tcpservice
-	local port=$((20000 + RANDOM % 10000)) d=$CLUSTER_DIR/n1 pid
+	local port d=$CLUSTER_DIR/n1 pid
 	mkdir "$d/tcp"
+	port_base port "$d/tcp" # a port no other test on this machine listens on
 	printf 'TCPSERVICE_DIR=%s\n' "$d/tcp" >"$(node_events 1)/40.tcpservice.options"
 	cat >"$d/tcp/web.conf" <<-CONF
 		port=$port

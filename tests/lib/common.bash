@@ -52,15 +52,16 @@ lock_file() {
 # port_base VAR DIR: a base for 16 ports below the ephemeral range (32768-) that no other
 # test on this machine holds now. CI runs suites side by side, all on 127.0.0.11...; a
 # random pick alone collided ("Address already in use"). The base is held by a symlink
-# $SCRATCH_DIR/shoal-port-BASE -> DIR (ln -s is atomic); once DIR is gone (its test's
+# $SCRATCH_DIR/shoal-port-BASE -> DIR (ln -sn is atomic); once DIR is gone (its test's
 # teardown removed it, or a killed run left it) the base is free again.
 port_base() {
 	local try base lock
 	for ((try = 0; try < 200; try++)); do
 		base=$(((10000 + RANDOM % 22000) / 16 * 16))
 		lock=$SCRATCH_DIR/shoal-port-$base
-		if ln -s "$2" "$lock" 2>/dev/null ||
-			{ [ ! -e "$lock" ] && rm -f "$lock" && ln -s "$2" "$lock" 2>/dev/null; }; then
+		# -n: without it, ln makes its link inside a taken base's directory and succeeds
+		if ln -sn "$2" "$lock" 2>/dev/null ||
+			{ [ ! -e "$lock" ] && rm -f "$lock" && ln -sn "$2" "$lock" 2>/dev/null; }; then
 			printf -v "$1" '%s' "$base"
 			echo "$lock" >"$2/port-lock"
 			return 0
