@@ -40,8 +40,10 @@ deps:
 	@contrib/deps.sh --check 2>/dev/null || contrib/deps.sh
 
 # One run of gen.py makes both files: a grouped target (&:), or make runs it once for each
-# and the second run leaves every object older than the header it was built against.
-$(O)/gen/proto_gen.c $(O)/gen/proto_gen.h &: lib/proto/shoal.schema lib/proto/gen.py
+# and the second run leaves every object older than the header it was built against. Every
+# object waits for this header, and the header for deps, so `make -j` on a fresh machine
+# installs the libraries' headers before it compiles against them.
+$(O)/gen/proto_gen.c $(O)/gen/proto_gen.h &: lib/proto/shoal.schema lib/proto/gen.py | deps
 	@mkdir -p $(O)/gen
 	$(PYTHON) lib/proto/gen.py lib/proto/shoal.schema $(O)/gen/proto_gen
 
