@@ -87,6 +87,30 @@ ld_cluster() {
 	check_traces
 }
 
+# A node that comes back hears the leader's claims (through its memberd) before the view in
+# which the leader is connected. Its leaderd used to drop that leader on its stale copy of
+# the view at once, bid against a live lease, and learn the leader again a second later
+# (5 of 6 restarts); it now asks memberd for the current view and judges on that.
+@test "leaderd: a restarted node follows the running leader without dropping it or bidding" {
+	ld_cluster 3
+	l=$(settled_leader 20)
+	seen=$(leader_seen_by "$l")
+	local k v log
+	v=$(others "$l" | head -1)
+	log=$(node_run "$v")/node.log
+	for k in 1 2 3; do
+		cluster_kill "$v"
+		wait_for 20 one_leader $(others "$v")
+		: >"$log"
+		cluster_start "$v"
+		wait_for 20 one_leader
+		[ "$(leader_seen_by "$v")" = "$seen" ]
+		sleep 1 # a bid would follow the drop within half a second
+		! grep -E "leaderd\[[0-9]+\]: (no leader \(term|bidding for term)" "$log" || false
+	done
+	check_traces
+}
+
 # led_after TERM: every node follows one leader, in a term newer than TERM.
 led_after() {
 	local l seen

@@ -267,7 +267,7 @@ state_file_has() {
 	cluster_connected
 	run -0 node_memberctl 2 --json status
 	jq -e '.stalls == 0' <<<"$output"
-	! state_file_has 2 "disabled = 1"
+	! state_file_has 2 "disabled = 1" || false
 	# The disk comes back: the newest state is written, durably, by the writer's thread.
 	kill -CONT "$FUSE_PID"
 	wait_for 10 state_file_has 2 "disabled = 1"

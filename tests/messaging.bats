@@ -28,29 +28,13 @@ setup() {
 }
 
 teardown() {
-	local p i
-	for p in "${PIDS[@]}"; do
-		kill -CONT "$p" 2>/dev/null || true
-		kill -TERM "$p" 2>/dev/null || true
-	done
-	for p in "${PIDS[@]}"; do
-		for i in $(seq 40); do
-			kill -0 "$p" 2>/dev/null || break
-			sleep 0.05
-		done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
-	# Under ASan/UBSan the servers report what they found on stderr as they exit.
+	local rc=0
+	stop_pids 2
 	port_base_release "$T"
-	local bad
-	bad=$(grep -l -E 'Sanitizer|runtime error' "$T"/*.err 2>/dev/null || true)
-	if [ -n "$bad" ]; then
-		cat $bad
-		rm -rf "$T"
-		return 1
-	fi
+	# Under ASan/UBSan the tools report what they found on stderr as they exit.
+	sanitizer_check "$T" || rc=1
 	rm -rf "$T"
+	return $rc
 }
 
 # serve NODE NAME [ARGS...]: starts `msgtool serve` on node NODE (1..3) as $T/NAME.{out,err},

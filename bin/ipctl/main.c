@@ -54,7 +54,8 @@ static void usage(FILE *f)
 	        "  ipctl -n all hosts 0,2\n"
 	        "\n"
 	        "Exit status: 0 success, 100 bad usage or a refused request (the message says why),\n"
-	        "111 ipd did not answer.\n",
+	        "111 ipd did not answer, or asked to try again (a node that just started may not\n"
+	        "know the leader yet: \"no leader now\").\n",
 	        CONF_DEFAULT_PATH, CLI_TIMEOUT_MS);
 }
 

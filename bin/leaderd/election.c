@@ -787,8 +787,13 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 			set_leader(ld, NODE_NONE, 0, "no renewal for a lease");
 		else if (!is_candidate(ld, ld->leader)) {
 			/* It still renews, so memberd may know better than our copy of the view:
-			 * ask for the current one (a view lost or late would otherwise stay). */
-			view_refresh(ld);
+			 * ask for the current one and judge on that (a view lost or late would
+			 * otherwise stay). A leaderd that starts beside a memberd meeting its peers
+			 * hears the leader's claim before the view in which the leader is
+			 * connected: dropped at once, it bid against a live lease and learned the
+			 * leader again only a second later. */
+			if (view_refresh(ld))
+				return min64(next, ld->leader_heard + ld->lease);
 			set_leader(ld, NODE_NONE, 0, "no longer eligible in the view");
 		}
 		else if (carry_used(ld) && ld->carried && ld->reg_role == PROTO_LEASE_ROLE_FOLLOW &&

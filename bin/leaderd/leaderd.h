@@ -130,6 +130,7 @@ struct leaderd {
 	ev_timer timer;          /* the one state-machine timer: evaluate() sets it */
 	ev_timer subscribe_retry;
 	uint64_t view_refreshed; /* when view_refresh last asked memberd (ns) */
+	bool view_asked;         /* and its answer has not come yet */
 
 	char subscriber[SUBSCRIBERS_MAX][MSG_SERVICE_MAX];
 	unsigned nsubscribers;
@@ -177,7 +178,7 @@ void election_send_release(struct leaderd *ld, uint64_t term);
 /* main.c */
 void subscribers_notify(struct leaderd *ld);
 void send_status(struct leaderd *ld, const struct msg_in *in);
-void view_refresh(struct leaderd *ld);
+bool view_refresh(struct leaderd *ld);
 /* A message to node:leaderd, counted for the benchmark. */
 int send_leaderd(struct leaderd *ld, uint32_t node, unsigned type, const void *body);
 int request_leaderd(struct leaderd *ld, uint32_t node, unsigned type, const void *body,

@@ -168,32 +168,42 @@ static void subscribe_view(struct leaderd *ld);
 static void on_view_reply(struct msg_ctx *m, int status, const struct msg_in *in, void *arg)
 {
 	struct leaderd *ld = arg;
+	ld->view_asked = false;
 	if (status != MSG_OK || in->type != PROTO_VIEW) {
 		log_info("memberd did not answer the subscription (%s): trying again",
 		         msg_status_str(status));
 		ev_timer_start(ld->d.loop, &ld->subscribe_retry);
+		election_evaluate(ld); /* a refresh waited for this answer */
 		return;
 	}
 	election_view(ld, in->body);
+	election_evaluate(ld); /* even if the view was not newer than ours */
 }
 
 static void subscribe_view(struct leaderd *ld)
 {
 	struct msg_addr to = { .node = ld->self, .service = "memberd" };
 	if (msg_request(ld->d.msg, &to, PROTO_VIEW_SUBSCRIBE, &(struct proto_view_subscribe){ 0 }, 1000,
-	                on_view_reply, ld, NULL) < 0)
+	                on_view_reply, ld, NULL) < 0) {
+		ld->view_asked = false;
 		ev_timer_start(ld->d.loop, &ld->subscribe_retry);
+	}
 }
 
-/* Subscribing again answers with the current view; at most once a second. */
-void view_refresh(struct leaderd *ld)
+/* Subscribing again answers with the current view; asked at most once a second. True while
+ * that answer is awaited: what our copy of the view says may be judged on it instead. */
+bool view_refresh(struct leaderd *ld)
 {
 	uint64_t now = now_ns();
+	if (ld->view_asked)
+		return true;
 	if (ld->view_refreshed && now - ld->view_refreshed < 1000 * MS)
-		return;
+		return false;
 	ld->view_refreshed = now;
 	log_info("asking memberd for the current view");
+	ld->view_asked = true;
 	subscribe_view(ld);
+	return ld->view_asked;
 }
 
 static void on_subscribe_retry(struct ev_loop *loop, ev_timer *t, int revents)

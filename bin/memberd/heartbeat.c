@@ -247,7 +247,10 @@ void heartbeat_received(struct memberd *md, const struct msg_in *in)
 	}
 	if (daemons_take(&p->daemons, hb->daemons, hb->daemons_count))
 		changed = true;
-	lease_heard(md, from, hb, in->arrived);
+	/* The view first: leaderd judges a claim by the view it has, and the claim in the
+	 * heartbeat that (re)connects a leader must find it connected there, or leaderd drops
+	 * the leader it has just heard (both go to leaderd's socket, in this order). */
 	if (changed)
 		view_changed(md, "node state changed");
+	lease_heard(md, from, hb, in->arrived);
 }

@@ -66,7 +66,8 @@ static void usage(FILE *f)
 	        "  -h, --help          this text\n"
 	        "\n"
 	        "Exit status: 0 success, 1 the event ran and failed, 100 bad usage or\n"
-	        "configuration (or svcd refused the request), 111 svcd did not answer.\n",
+	        "configuration (or svcd refused the request), 111 svcd did not answer or is\n"
+	        "stopping (try again).\n",
 	        CONF_DEFAULT_PATH, CLI_TIMEOUT_MS);
 }
 

@@ -145,9 +145,12 @@ void cli_call(struct cli *c, uint32_t node, const char *service, unsigned type, 
 		return;
 	bool local = node == msg_self_node(c->msg);
 	if (st == MSG_E_REMOTE) {
+		/* busy says "try again" (no leader yet, a daemon stopping): temporary, as 111 is
+		 * for a script; every other refusal stands until something changes. */
 		const struct proto_error *e = reply->body;
 		cli_close(c);
-		cli_fatal(c, EXIT_USAGE, "unable to %s: %s", what, e->text ? e->text : "error");
+		cli_fatal(c, e->code == PROTO_ERROR_CODE_BUSY ? EXIT_SYSTEM : EXIT_USAGE, "unable to %s: %s",
+		          what, e->text ? e->text : "error");
 	}
 	cli_close(c);
 	if (st == MSG_E_UNREACHABLE && local)

@@ -76,6 +76,36 @@ port_base_release() {
 	return 0
 }
 
+# stop_pids [SECONDS]: stops this test's background processes, the pids in the array PIDS:
+# SIGCONT (a test may have stopped one) and SIGTERM to each, then up to SECONDS (3) for each
+# to exit before SIGKILL; reaps them. Never by name.
+stop_pids() {
+	local p i tries=$((${1:-3} * 20))
+	for p in "${PIDS[@]}"; do
+		kill -CONT "$p" 2>/dev/null || true
+		kill -TERM "$p" 2>/dev/null || true
+	done
+	for p in "${PIDS[@]}"; do
+		for ((i = 0; i < tries; i++)); do
+			kill -0 "$p" 2>/dev/null || break
+			sleep 0.05
+		done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	PIDS=()
+}
+
+# sanitizer_check DIR: fails, printing them, if the stderr files DIR/*.err hold an ASan or
+# UBSan report (the sanitized tools write theirs there as they exit).
+sanitizer_check() {
+	local bad
+	bad=$(grep -l -E 'Sanitizer|runtime error' "$1"/*.err 2>/dev/null) || return 0
+	# shellcheck disable=SC2086
+	cat $bad
+	return 1
+}
+
 # cli_leak_checks_off: the sanitized CLIs and tools this suite runs skip LeakSanitizer's
 # pass at their exit. It costs ~55 ms of CPU a run on the CI machine, twice the rest of a
 # CLI's run, and the cluster suites run the CLIs thousands of times: on CI's two cores,
