@@ -391,6 +391,9 @@ static void bid(struct leaderd *ld, uint64_t now)
 	ld->bid_term = term;
 	ld->bid_sent = now;
 	ld->bid_deadline = now + bid_hold(ld);
+	ld->bid_retry_at = 0;
+	ld->bid_refused_for_good = false;
+	ld->bid_asked = ld->bid_answered = 0;
 	ld->votes = 1;
 	ld->elections++;
 	log_notice("bidding for term %" PRIu64 " (%u candidates, %u of %u nodes reached)", term,
@@ -408,6 +411,7 @@ static void bid(struct leaderd *ld, uint64_t now)
 			continue;
 		request_leaderd(ld, i, PROTO_LEADER_BID, &b, (unsigned)(ld->et / MS), on_bid_reply, ld);
 		ld->stat_election_msgs++;
+		ld->bid_asked++;
 	}
 	switch (ld->lock_kind) {
 	case CONF_LOCK_NONE:
@@ -442,8 +446,20 @@ static void on_bid_reply(struct msg_ctx *m, int status, const struct msg_in *in,
 	if (!r->granted) {
 		log_info("node %u refused its vote for term %" PRIu64 ": %s", in->env->src_node,
 		         r->term, r->why ? r->why : "");
+		if (r->retry_ms)
+			ld->bid_retry_at = max64(ld->bid_retry_at, now_ns() + (uint64_t)r->retry_ms * MS);
+		else
+			ld->bid_refused_for_good = true;
+		/* Everyone answered and only the just started refused: give the bid up when
+		 * they can vote, not at its deadline. */
+		if (++ld->bid_answered == ld->bid_asked && !ld->bid_refused_for_good &&
+		    ld->votes < majority(ld) && ld->bid_retry_at < ld->bid_deadline) {
+			ld->bid_deadline = ld->bid_retry_at;
+			election_evaluate(ld);
+		}
 		return;
 	}
+	ld->bid_answered++;
 	if (++ld->votes >= majority(ld)) {
 		become_leader(ld, ld->bid_term, ld->bid_sent + ld->lease);
 		election_evaluate(ld);
@@ -451,10 +467,10 @@ static void on_bid_reply(struct msg_ctx *m, int status, const struct msg_in *in,
 }
 
 static void bid_reply(struct leaderd *ld, const struct msg_in *in, uint64_t term, bool granted,
-                      const char *why)
+                      const char *why, uint32_t retry_ms)
 {
 	struct proto_leader_bid_reply r = { .term = term, .granted = granted, .newest = ld->newest,
-	                                    .why = why };
+	                                    .why = why, .retry_ms = retry_ms };
 	ld->stat_msgs_sent++;
 	ld->stat_election_msgs++;
 	msg_reply(ld->d.msg, in, PROTO_LEADER_BID_REPLY, &r);
@@ -466,24 +482,25 @@ void election_bid_received(struct leaderd *ld, const struct msg_in *in)
 	carry_sync(ld); /* what memberd acknowledged for us binds the vote */
 	uint64_t now = now_ns();
 	if (b->candidate != in->env->src_node) {
-		bid_reply(ld, in, b->term, false, "candidate is not the sender");
+		bid_reply(ld, in, b->term, false, "candidate is not the sender", 0);
 		return;
 	}
 	if (b->term <= ld->newest) {
-		bid_reply(ld, in, b->term, false, "stale term");
+		bid_reply(ld, in, b->term, false, "stale term", 0);
 		return;
 	}
 	ld->hold_until = max64(ld->hold_until, now + (uint64_t)b->hold_ms * MS + ld->et);
 	if (ld->lock_kind != CONF_LOCK_NONE) {
-		bid_reply(ld, in, b->term, false, "no vote with a cluster lock");
+		bid_reply(ld, in, b->term, false, "no vote with a cluster lock", 0);
 		election_evaluate(ld);
 		return;
 	}
 	const char *why = NULL;
+	uint32_t retry_ms = 0;
 	if (ld->role == ROLE_LEADER)
 		why = "I lead";
 	else if (now < ld->quiet_until)
-		why = "just started";
+		why = "just started", retry_ms = (uint32_t)((ld->quiet_until - now) / MS) + 1;
 	else if (now < ld->ack_until)
 		why = "leader's lease may still run";
 	else if (carry_vote_waits(ld))
@@ -504,7 +521,7 @@ void election_bid_received(struct leaderd *ld, const struct msg_in *in)
 				election_step_down(ld, "voted for another candidate");
 		}
 	}
-	bid_reply(ld, in, b->term, why == NULL, why);
+	bid_reply(ld, in, b->term, why == NULL, why, why ? retry_ms : 0);
 	election_evaluate(ld);
 }
 
@@ -777,6 +794,13 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 			 * meet the same bid again at every retry. */
 			ld->hold_until = now + ld->et * (uint64_t)(rank < 0 ? 1 : rank + 1) +
 			                 (uint64_t)random() % (ld->et / 2 + 1);
+			/* Refused only by voters that had just started (nodes started together, a
+			 * few ms apart): they can vote by now, and the others still hold back for
+			 * our bid. Bid again at once rather than after the next candidates, whose
+			 * bids in the same term would meet our own vote (cold start: 1.3 s to a
+			 * leader instead of 0.7). */
+			if (ld->bid_retry_at && !ld->bid_refused_for_good && ld->lock_kind == CONF_LOCK_NONE)
+				ld->hold_until = ld->bid_retry_at;
 		} else {
 			return ld->bid_deadline;
 		}

@@ -84,6 +84,9 @@ struct leaderd {
 
 	/* candidate */
 	uint64_t bid_term, bid_sent, bid_deadline;
+	uint64_t bid_retry_at;   /* the bid's refusals all end by then (0: one does not) */
+	bool bid_refused_for_good; /* a refusal without an end: back off as usual */
+	unsigned bid_asked, bid_answered;
 	unsigned votes;
 	uint64_t elections;
 	uint64_t pre_bid_ack_until, pre_bid_ack_term; /* restored when a bid fails */
