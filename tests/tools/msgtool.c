@@ -425,9 +425,19 @@ static int cmd_ping(const struct opts *o)
 	return 0;
 }
 
+/* After a flood of pings the destination's queue may still be full: the request is refused
+ * at once (MSG_E_QUEUE), so wait for the queue to drain and ask again, within the deadline. */
 static int stats_call(const struct msg_addr *d, unsigned timeout_ms, struct msg_in *r)
 {
-	return msg_call(C.msg, d, PROTO_STATS_GET, &(struct proto_stats_get){ 0 }, timeout_ms, r);
+	uint64_t end = now_ns() + (uint64_t)timeout_ms * 1000000u;
+	for (;;) {
+		int st = msg_call(C.msg, d, PROTO_STATS_GET, &(struct proto_stats_get){ 0 }, timeout_ms, r);
+		if (st != MSG_E_QUEUE || now_ns() >= end)
+			return st;
+		ev_run(C.loop, EVRUN_NOWAIT);
+		struct timespec ts = { 0, 1000000 };
+		nanosleep(&ts, NULL);
+	}
 }
 
 /* send: one-way pings, as fast as the destination's queue allows, or paced. */
