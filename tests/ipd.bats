@@ -470,6 +470,33 @@ sock_destroy() {
 
 # The failures one after the other on one cluster: each but the last ends with every
 # address answering from its share (balanced 2 2 2), where the next one starts.
+# While a node is frozen its kernel still answers ARP for the addresses it held, so a client
+# may learn its MAC for an address another node took meanwhile. Once thawed it releases them,
+# and the allocation run that follows has every holder announce what it kept: clients that
+# were pointed at the frozen node are corrected at once, not when their neighbour entries
+# expire (a REACHABLE entry lasts 15-45 s). Here the client is made to have learned the frozen
+# node's MAC for every address; without the announcements at the end of the run, the
+# addresses that do not come back to it stay unreachable past the deadline.
+@test "ipd: clients that learned a frozen node's MAC are corrected once it releases its addresses" {
+	ip_cluster 3
+	wait_for 20 settled
+	local v mac a survivors
+	v=$(others "$(leader_node)" | head -1)
+	mac=$(ip -n "$(ns_name "$v")" -o link show eth1 | grep -o 'link/ether [0-9a-f:]*' | cut -d' ' -f2)
+	[ -n "$mac" ]
+	ns_freeze "$v"
+	survivors=($(others "$v"))
+	wait_for 20 all_answer "${survivors[@]}"
+	sleep 1 # the stop outlasts ipd's limit (1 s)
+	for a in $(addrs); do
+		ns_client_exec ip neigh replace "$a" lladdr "$mac" dev eth0 nud reachable
+	done
+	ns_thaw "$v"
+	wait_for 5 grep -q "ipd.*was stopped for up to" "$(node_run "$v")/node.log"
+	wait_for 20 balanced 2 1 2 3
+	wait_for 10 all_answer
+}
+
 @test "ipd: a crashed non-leader and leader, a frozen one of each, a cut link, a public interface down, a power-off (tickle ACK), a release (SOCK_DESTROY): addresses move and come back" {
 	ip_cluster 3
 	wait_for 20 settled

@@ -365,6 +365,22 @@ static void announce(struct ipd *x, const struct ipalloc_addr *a)
 	}
 }
 
+/* At the end of every allocation run, what this node kept is announced again (one
+ * gratuitous ARP or unsolicited NA each). A run follows every node that stalled and released
+ * what it held; while it was frozen its kernel went on answering ARP for those addresses, so
+ * clients may have learned its MAC for an address another node took meanwhile, and once it
+ * released them nothing else corrected them: a client sent to the released node until its
+ * neighbour entry expired (7-32 s in the failover benchmark). */
+static void reannounce_held(struct ipd *x)
+{
+	char text[IPALLOC_ADDRSTRLEN];
+	for (unsigned i = 0; i < x->nheld; i++)
+		if (netif_announce(x->held[i].ifindex, x->held[i].iface, &x->held[i].a) < 0)
+			log_warning("unable to announce %s on %s: %s",
+			            ipalloc_addr_format(&x->held[i].a, text, sizeof text), x->held[i].iface,
+			            strerror(errno));
+}
+
 static void on_tickle_timer(struct ev_loop *loop, ev_timer *t, int revents)
 {
 	struct ipd *x = t->data;
@@ -624,6 +640,7 @@ static void phase_maybe_ack(struct ipd *x)
 		                         .failed = failed, .failed_count = x->nphase_failed };
 	later_reply(x, &x->phase_req, PROTO_IP_ASSIGN_ACK, &a);
 	if (x->table_phase == PROTO_IP_PHASE_TAKE) {
+		reannounce_held(x);
 		run_event(x, EV_REALLOCATED, false, NULL, NULL, 0, 0, NULL, NULL);
 		hook(x, "ipreallocated", NULL, 0, NULL);
 	}
