@@ -499,8 +499,10 @@ void election_bid_received(struct leaderd *ld, const struct msg_in *in)
 	uint32_t retry_ms = 0;
 	if (ld->role == ROLE_LEADER)
 		why = "I lead";
-	else if (now < ld->quiet_until)
-		why = "just started", retry_ms = (uint32_t)((ld->quiet_until - now) / MS) + 1;
+	else if (now < ld->quiet_until) {
+		why = "just started";
+		retry_ms = (uint32_t)((ld->quiet_until - now) / MS) + 1;
+	}
 	else if (now < ld->ack_until)
 		why = "leader's lease may still run";
 	else if (carry_vote_waits(ld))
@@ -798,7 +800,7 @@ static uint64_t step(struct leaderd *ld, uint64_t now)
 			 * few ms apart): they can vote by now, and the others still hold back for
 			 * our bid. Bid again at once rather than after the next candidates, whose
 			 * bids in the same term would meet our own vote (cold start: 1.3 s to a
-			 * leader instead of 0.7). */
+			 * leader instead of 0.6). */
 			if (ld->bid_retry_at && !ld->bid_refused_for_good && ld->lock_kind == CONF_LOCK_NONE)
 				ld->hold_until = ld->bid_retry_at;
 		} else {
