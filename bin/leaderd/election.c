@@ -497,18 +497,19 @@ void election_bid_received(struct leaderd *ld, const struct msg_in *in)
 	}
 	const char *why = NULL;
 	uint32_t retry_ms = 0;
-	if (ld->role == ROLE_LEADER)
+	if (ld->role == ROLE_LEADER) {
 		why = "I lead";
-	else if (now < ld->quiet_until) {
+	} else if (now < ld->quiet_until) {
 		why = "just started";
 		retry_ms = (uint32_t)((ld->quiet_until - now) / MS) + 1;
-	}
-	else if (now < ld->ack_until)
+	} else if (now < ld->ack_until) {
 		why = "leader's lease may still run";
-	else if (carry_vote_waits(ld))
+	} else if (carry_vote_waits(ld)) {
 		why = "lease hand-over to memberd under way";
-	else if (ld->voted_term > b->term || (ld->voted_term == b->term && ld->voted_for != b->candidate))
+	} else if (ld->voted_term > b->term ||
+	           (ld->voted_term == b->term && ld->voted_for != b->candidate)) {
 		why = "already voted in this term";
+	}
 	if (!why) {
 		ld->voted_term = b->term;
 		ld->voted_for = b->candidate;
