@@ -63,16 +63,23 @@ port_base() {
 		if ln -sn "$2" "$lock" 2>/dev/null ||
 			{ [ ! -e "$lock" ] && rm -f "$lock" && ln -sn "$2" "$lock" 2>/dev/null; }; then
 			printf -v "$1" '%s' "$base"
-			echo "$lock" >"$2/port-lock"
 			return 0
 		fi
 	done
 	echo "port_base: no free port base" >&2
 	return 1
 }
-# port_base_release DIR: frees DIR's base at once (else it is freed when DIR is removed).
+# port_base_release DIR: frees at once every base held for DIR or a directory under it (a
+# test may reserve more under its cluster's directory); else each is freed when its
+# directory is removed, but its link stays behind in $SCRATCH_DIR.
 port_base_release() {
-	[ -f "$1/port-lock" ] && rm -f "$(cat "$1/port-lock")"
+	local l t
+	for l in "$SCRATCH_DIR"/shoal-port-*; do
+		t=$(readlink "$l") || continue
+		if [[ $t == "$1" || $t == "$1"/* ]]; then
+			rm -f "$l"
+		fi
+	done
 	return 0
 }
 
