@@ -458,7 +458,7 @@ sock_destroy() {
 	cpid=$!
 	wait_for 5 grep -q node "$BATS_TEST_TMPDIR/client.out"
 	# node 1 may be the one that just came back: it relays the move to the leader it knows
-	wait_for 10 leader_of 1
+	leader_node 1 >/dev/null
 	run -0 node_ipctl 1 move "$a" "$(node_number "$to")"
 	wait_for 10 grep -q ended "$BATS_TEST_TMPDIR/client.err"
 	wait "$cpid" || true

@@ -344,16 +344,23 @@ static void tickle_add(struct ipd *x, const struct ipalloc_addr *a)
 		ev_timer_start(x->d.loop, &x->tickle_timer);
 }
 
+/* One gratuitous ARP (or unsolicited NA) for held[h]. */
+static void announce_held(struct ipd *x, unsigned h)
+{
+	char text[IPALLOC_ADDRSTRLEN];
+	if (netif_announce(x->held[h].ifindex, x->held[h].iface, &x->held[h].a) < 0)
+		log_warning("unable to announce %s on %s: %s",
+		            ipalloc_addr_format(&x->held[h].a, text, sizeof text), x->held[h].iface,
+		            strerror(errno));
+}
+
 /* Announces and tickles a newly taken address: now and a few times more. */
 static void announce(struct ipd *x, const struct ipalloc_addr *a)
 {
 	int h = held_find(x, a);
 	if (h < 0)
 		return;
-	char text[IPALLOC_ADDRSTRLEN];
-	if (netif_announce(x->held[h].ifindex, x->held[h].iface, a) < 0)
-		log_warning("unable to announce %s on %s: %s", ipalloc_addr_format(a, text, sizeof text),
-		            x->held[h].iface, strerror(errno));
+	announce_held(x, (unsigned)h);
 	for (unsigned i = 0; i < x->nconns; i++) {
 		struct conn *c = &x->conns[i];
 		if (c->node == x->self || ipalloc_addr_cmp(&c->server, a) != 0)
@@ -373,12 +380,8 @@ static void announce(struct ipd *x, const struct ipalloc_addr *a)
  * neighbour entry expired (7-32 s in the failover benchmark). */
 static void reannounce_held(struct ipd *x)
 {
-	char text[IPALLOC_ADDRSTRLEN];
 	for (unsigned i = 0; i < x->nheld; i++)
-		if (netif_announce(x->held[i].ifindex, x->held[i].iface, &x->held[i].a) < 0)
-			log_warning("unable to announce %s on %s: %s",
-			            ipalloc_addr_format(&x->held[i].a, text, sizeof text), x->held[i].iface,
-			            strerror(errno));
+		announce_held(x, i);
 }
 
 static void on_tickle_timer(struct ev_loop *loop, ev_timer *t, int revents)

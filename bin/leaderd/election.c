@@ -664,8 +664,10 @@ void election_view(struct leaderd *ld, const struct proto_view *v)
 {
 	/* The subscription's answer and the views published meanwhile may cross: never go
 	 * back to an older view of the same memberd. */
-	if (ld->have_view && v->incarnation == ld->view_incarnation && v->view < ld->view)
+	if (ld->have_view && v->incarnation == ld->view_incarnation && v->view < ld->view) {
+		election_evaluate(ld); /* a view_refresh may have waited for this answer */
 		return;
+	}
 	/* A restarted memberd has not met its peers yet either (see sync_health). */
 	if (ld->have_view && v->incarnation != ld->view_incarnation) {
 		ld->grace_from = now_ns();

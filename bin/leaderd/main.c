@@ -177,7 +177,6 @@ static void on_view_reply(struct msg_ctx *m, int status, const struct msg_in *in
 		return;
 	}
 	election_view(ld, in->body);
-	election_evaluate(ld); /* even if the view was not newer than ours */
 }
 
 static void subscribe_view(struct leaderd *ld)

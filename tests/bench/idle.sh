@@ -42,7 +42,8 @@ source "$TOP/tests/cluster/lib.bash"
 # lease renewal).
 export CLUSTER_KEEPALIVE_MS=default
 export CLUSTER_LEADERD_TRACE=0
-trap 'cluster_teardown >&2' EXIT
+FLOOR_PID= FLOOR_OUT=
+trap '[ -n "$FLOOR_PID" ] && kill "$FLOOR_PID" 2>/dev/null && wait "$FLOOR_PID"; rm -f "$FLOOR_OUT"; cluster_teardown >&2' EXIT
 trap 'exit 130' INT TERM
 
 die() {
@@ -84,7 +85,6 @@ done
 FLOOR_OUT=$(mktemp /tmp/tickfloor.XXXXXX)
 "$SHOAL_BUILD/tests/tools/tickfloor" >"$FLOOR_OUT" &
 FLOOR_PID=$!
-trap 'kill "$FLOOR_PID" 2>/dev/null; wait "$FLOOR_PID"; rm -f "$FLOOR_OUT"; cluster_teardown >&2' EXIT
 cluster_create 3 || die "cluster_create"
 cluster_start >/dev/null || die "cluster_start"
 wait_for 10 cluster_connected || die "no formation"

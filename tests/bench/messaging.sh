@@ -98,26 +98,28 @@ servers_on() {
 	done
 }
 
+# rtt_figures RAW NAME RATIO: the median and p99 of $T/RAW and $T/NAME (msgtool's output),
+# then NAME's median over RAW's as RATIO; every figure's name ends in _$place.
+rtt_figures() {
+	for f in "$1" "$2"; do
+		bench "${f}_rtt_median_$place" "$(val "$T/$f" median_us)" us
+		bench "${f}_rtt_p99_$place" "$(val "$T/$f" p99_us)" us
+	done
+	bench "${3}_$place" "$(ratio "$(val "$T/$2" median_us)" "$(val "$T/$1" median_us)")" x
+}
+
 # round_trips PLACEMENT SERVER_CPU: local (Unix datagrams) and remote (node 0 to node 1 over
 # TCP with HMAC frames) request/response, each after its raw reference (the same sockets
 # without lib/msg, between the same CPUs and, for TCP, the same addresses).
 round_trips() {
 	place=$1
 	servers_on "$2"
-	client rawpingpong --count 20000 --size 96 --peer-cpu "$2" >"$T/raw"
+	client rawpingpong --count 20000 --size 96 --peer-cpu "$2" >"$T/raw_unix"
 	client -c "$T/n1.conf" ping 0:msgtest --count 20000 >"$T/local"
-	bench "raw_unix_rtt_median_$place" "$(val "$T/raw" median_us)" us
-	bench "raw_unix_rtt_p99_$place" "$(val "$T/raw" p99_us)" us
-	bench "local_rtt_median_$place" "$(val "$T/local" median_us)" us
-	bench "local_rtt_p99_$place" "$(val "$T/local" p99_us)" us
-	bench "local_rtt_ratio_vs_raw_$place" "$(ratio "$(val "$T/local" median_us)" "$(val "$T/raw" median_us)")" x
-	client rawtcp --server 127.0.0.12 --client 127.0.0.11 --count 10000 --size 140 --peer-cpu "$2" >"$T/rawtcp"
+	rtt_figures raw_unix local local_rtt_ratio_vs_raw
+	client rawtcp --server 127.0.0.12 --client 127.0.0.11 --count 10000 --size 140 --peer-cpu "$2" >"$T/raw_tcp"
 	client -c "$T/n1.conf" ping 1:msgtest --count 10000 >"$T/remote"
-	bench "raw_tcp_rtt_median_$place" "$(val "$T/rawtcp" median_us)" us
-	bench "raw_tcp_rtt_p99_$place" "$(val "$T/rawtcp" p99_us)" us
-	bench "remote_rtt_median_$place" "$(val "$T/remote" median_us)" us
-	bench "remote_rtt_p99_$place" "$(val "$T/remote" p99_us)" us
-	bench "remote_rtt_ratio_vs_raw_tcp_$place" "$(ratio "$(val "$T/remote" median_us)" "$(val "$T/rawtcp" median_us)")" x
+	rtt_figures raw_tcp remote remote_rtt_ratio_vs_raw_tcp
 }
 
 serve 1 s1
